@@ -1,0 +1,75 @@
+// zaya/backend.h - the compute seam. The forward pass (src/model/) calls the heavy operations
+// (matrix products, attention, expert MLPs) through this interface, so a backend chosen at run
+// time executes them: the CPU backend today, an AMD GPU (HIP) module loaded with dlopen later.
+// A Backend is immutable and shared by every context of a model; per-call scratch memory and
+// threads come from the caller's Workspace.
+#pragma once
+
+#include <zaya/tensor.h>
+#include <zaya/thread_pool.h>
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zaya {
+
+// Scratch owned by one context (one thread at a time), reused across calls.
+struct Workspace {
+  explicit Workspace(int threads) : pool(threads) {}
+  ThreadPool pool;
+  FloatBuffer activations;   // e.g. bf16-friendly permuted copy of the matmul input
+  FloatBuffer hidden;        // expert MLP intermediate
+  FloatBuffer hidden2;
+};
+
+// One query row of attention: q [q_heads, head_dim] against `length` cached positions of one
+// sequence (K and V laid out [position][kv_head][head_dim]); writes out [q_heads, head_dim].
+struct AttentionRow {
+  const float* q = nullptr;
+  const float* keys = nullptr;
+  const float* values = nullptr;
+  size_t length = 0;
+  float* out = nullptr;
+};
+
+struct AttentionShape {
+  int q_heads = 0;
+  int kv_heads = 0;
+  int head_dim = 0;
+  float scale = 1.0f;  // applied to q.k
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  virtual std::string description() const = 0;
+
+  // Y[i, r] = sum_k W[r, k] * X[i, k] for i < n, r < W.rows; rows of X and Y have strides ldx, ldy.
+  virtual void matmul(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
+                      size_t ldy) const = 0;
+
+  // Causal softmax attention for every row (GQA: q head h reads kv head h / (q_heads / kv_heads)).
+  virtual void attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const = 0;
+
+  // SwiGLU expert: Y[i] = down * (silu(gate_up[:I] x_i) * gate_up[I:] x_i), I = down.cols.
+  virtual void expert_mlp(Workspace& ws, const WeightMatrix& gate_up, const WeightMatrix& down, const float* x,
+                          size_t n, float* y) const = 0;
+};
+
+struct BackendChoice {
+  std::unique_ptr<Backend> backend;
+  std::string log;  // why this backend was chosen (e.g. "hip: no HIP runtime; using cpu")
+};
+
+// name: "auto", "cpu" or "hip". Unknown names are zaya::Error(invalid_argument); "hip" without a
+// usable GPU is zaya::Error(unsupported); "auto" falls back to the CPU and says why in `log`.
+BackendChoice create_backend(std::string_view name);
+
+// Names and a one-line status of every backend this build knows about.
+std::vector<std::pair<std::string, std::string>> list_backends();
+
+}  // namespace zaya

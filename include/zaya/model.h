@@ -1,0 +1,75 @@
+// zaya/model.h - a loaded ZAYA1 model: configuration, weights (memory-mapped) and the compute
+// backend. Immutable after load and safe to share between threads and contexts.
+//
+//   auto model = zaya::Model::load("path/to/ZAYA1-8B");      // HF checkpoint directory
+//   zaya::Context ctx(model, {.max_sequences = 4});
+//   ctx.decode(...);                                          // see zaya/context.h
+#pragma once
+
+#include <zaya/backend.h>
+#include <zaya/config.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace zaya {
+
+namespace model { struct ModelWeights; }
+
+// What the router's skip class (index E) contributes when it wins. The two released semantics
+// agree on ZAYA1-8B, where the skip class never wins; Context::skip_count() counts wins.
+enum class SkipSemantics {
+  scale_input,  // original Zyphra training code: p_skip * h (the default)
+  zero,         // upstream transformers / vLLM: 0
+};
+
+struct ModelOptions {
+  std::string backend = "auto";                 // "auto", "cpu" or "hip"
+  SkipSemantics skip = SkipSemantics::scale_input;
+  // Called with a fraction in [0, 1] while loading; return false to cancel (zaya::Error cancelled).
+  std::function<bool(float)> progress;
+};
+
+struct ModelInfo {
+  std::filesystem::path directory;
+  ModelConfig config;
+  std::string stored_dtypes;      // e.g. "BF16"
+  size_t tensor_count = 0;
+  size_t stored_bytes = 0;        // bytes of tensors used
+  uint64_t total_params = 0;
+  uint64_t active_params = 0;     // per token, excluding the embedding / LM head
+  uint64_t embedding_params = 0;  // the tied embedding = LM head, read fully for every token's logits
+  std::string backend;            // description of the backend in use
+  std::string backend_log;        // why it was chosen
+};
+
+class Model {
+ public:
+  // Loads a Hugging Face checkpoint directory (config.json + model.safetensors or sharded
+  // safetensors with model.safetensors.index.json), native or legacy layout. Throws zaya::Error.
+  static std::shared_ptr<const Model> load(const std::filesystem::path& directory, const ModelOptions& options = {});
+
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const noexcept { return config_; }
+  const ModelOptions& options() const noexcept { return options_; }
+  ModelInfo info() const;
+  const Backend& backend() const noexcept { return *backend_; }
+  const model::ModelWeights& weights() const noexcept { return *weights_; }
+
+ private:
+  Model() = default;
+  ModelConfig config_;
+  ModelOptions options_;
+  std::filesystem::path directory_;
+  std::unique_ptr<model::ModelWeights> weights_;
+  std::unique_ptr<Backend> backend_;
+  std::string backend_log_;
+};
+
+}  // namespace zaya

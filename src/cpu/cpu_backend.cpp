@@ -1,0 +1,103 @@
+// src/cpu/cpu_backend.cpp - the CPU backend: SIMD kernels (per-ISA tables) on a thread pool.
+#include "cpu_backend.h"
+
+#include "kernels.h"
+
+#include <zaya/error.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace zaya::cpu {
+
+std::string CpuBackend::description() const {
+  return fmt::format("cpu ({} kernels)", kernels().isa);
+}
+
+void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
+                        size_t ldy) const {
+  if (n == 0 || w.rows == 0) return;
+  const auto& k = kernels();
+  const size_t rows = static_cast<size_t>(w.rows);
+  const size_t cols = static_cast<size_t>(w.cols);
+  // Split output rows over threads in multiples of 4 (the register tile height).
+  const size_t grain = 16;
+  switch (w.dtype) {
+    case DType::f32: {
+      const float* wp = static_cast<const float*>(w.data);
+      ws.pool.parallel_for(rows, [&](size_t r0, size_t r1) {
+        k.matmul_f32(wp, x, ldx, n, cols, y, ldy, r0, r1);
+      }, grain);
+      break;
+    }
+    case DType::bf16: {
+      ws.activations.resize(n * cols);
+      k.permute_for_bf16(x, ldx, n, cols, ws.activations.data(), cols);
+      const uint16_t* wp = static_cast<const uint16_t*>(w.data);
+      const float* xp = ws.activations.data();
+      ws.pool.parallel_for(rows, [&](size_t r0, size_t r1) {
+        k.matmul_bf16(wp, xp, cols, n, cols, y, ldy, r0, r1);
+      }, grain);
+      break;
+    }
+    default:
+      fail(ErrorCode::internal, "cpu backend: matmul with weight dtype {} (the loader converts it)", dtype_name(w.dtype));
+  }
+}
+
+void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const {
+  const auto& k = kernels();
+  const size_t heads = static_cast<size_t>(shape.q_heads);
+  const size_t group = heads / static_cast<size_t>(shape.kv_heads);
+  const size_t d = static_cast<size_t>(shape.head_dim);
+  const size_t kv_stride = static_cast<size_t>(shape.kv_heads) * d;
+  size_t max_len = 0;
+  for (const auto& r : rows) max_len = std::max(max_len, r.length);
+  const size_t work = rows.size() * heads;
+  ws.pool.parallel_for(work, [&](size_t begin, size_t end) {
+    std::vector<float> scores(max_len);
+    for (size_t item = begin; item < end; ++item) {
+      const AttentionRow& row = rows[item / heads];
+      const size_t h = item % heads;
+      const size_t kvh = h / group;
+      const float* q = row.q + h * d;
+      float max_score = -INFINITY;
+      for (size_t t = 0; t < row.length; ++t) {
+        float s = k.dot(q, row.keys + t * kv_stride + kvh * d, d) * shape.scale;
+        scores[t] = s;
+        max_score = std::max(max_score, s);
+      }
+      double total = 0.0;
+      for (size_t t = 0; t < row.length; ++t) {
+        scores[t] = std::exp(scores[t] - max_score);
+        total += scores[t];
+      }
+      const float inv = static_cast<float>(1.0 / total);
+      float* out = row.out + h * d;
+      std::fill(out, out + d, 0.0f);
+      for (size_t t = 0; t < row.length; ++t) {
+        const float p = scores[t] * inv;
+        const float* v = row.values + t * kv_stride + kvh * d;
+        for (size_t j = 0; j < d; ++j) out[j] += p * v[j];
+      }
+    }
+  });
+}
+
+void CpuBackend::expert_mlp(Workspace& ws, const WeightMatrix& gate_up, const WeightMatrix& down, const float* x,
+                            size_t n, float* y) const {
+  const size_t width = static_cast<size_t>(down.cols);
+  FloatBuffer gu(n * 2 * width);  // local: expert_mlp may run while ws.hidden is in use by the caller
+  matmul(ws, gate_up, x, static_cast<size_t>(gate_up.cols), n, gu.data(), 2 * width);
+  FloatBuffer act(n * width);
+  for (size_t i = 0; i < n; ++i) {
+    const float* g = gu.data() + i * 2 * width;
+    const float* u = g + width;
+    float* a = act.data() + i * width;
+    for (size_t j = 0; j < width; ++j) a[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
+  }
+  matmul(ws, down, act.data(), width, n, y, static_cast<size_t>(down.rows));
+}
+
+}  // namespace zaya::cpu

@@ -1,0 +1,36 @@
+// src/cpu/kernels.h - the CPU kernel table: one implementation per ISA (kernels_impl.h compiled
+// in kernels_generic.cpp / kernels_avx2.cpp / kernels_avx512.cpp), chosen at first use from the
+// CPU found. ZAYA_CPU_ISA=generic|avx2|avx512 forces one (for testing the fallback paths).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zaya::cpu {
+
+struct KernelTable {
+  const char* isa = "";
+  // Floats per SIMD register; bf16 activations are laid out in blocks of 2 * lanes.
+  size_t lanes = 1;
+
+  // Y[i * ldy + r] = dot(W[r, :], X[i, :]) for output rows r in [r_begin, r_end), i in [0, n).
+  // W is f32 [rows, cols] (row stride cols).
+  void (*matmul_f32)(const float* w, const float* x, size_t ldx, size_t n, size_t cols, float* y, size_t ldy,
+                     size_t r_begin, size_t r_end) = nullptr;
+  // Same with W in bfloat16; X must first be rearranged by permute_for_bf16 (same ISA).
+  void (*matmul_bf16)(const uint16_t* w, const float* x_permuted, size_t ldx, size_t n, size_t cols, float* y,
+                      size_t ldy, size_t r_begin, size_t r_end) = nullptr;
+  // Rearranges each row of X [n, cols] so matmul_bf16 can multiply even and odd bf16 elements
+  // without shuffles: every block of 2*lanes floats becomes [evens | odds]; the tail is kept.
+  void (*permute_for_bf16)(const float* x, size_t ldx, size_t n, size_t cols, float* out, size_t ldo) = nullptr;
+  float (*dot)(const float* a, const float* b, size_t n) = nullptr;
+};
+
+const KernelTable& kernels();
+
+// Per-ISA tables (defined in the kernels_*.cpp files; the AVX ones only run on CPUs that have them).
+const KernelTable& kernels_generic();
+const KernelTable& kernels_avx2();
+const KernelTable& kernels_avx512();
+
+}  // namespace zaya::cpu

@@ -1,0 +1,38 @@
+// src/model/experts.cpp - grouping rows by chosen expert and running each expert once.
+#include "experts.h"
+
+#include <cstring>
+
+namespace zaya::model {
+
+size_t run_experts(const Backend& backend, Workspace& ws, const ModelConfig& c, const BlockWeights& b,
+                   SkipSemantics skip, size_t n, const float* h2, const std::vector<Route>& routes, float* out,
+                   ExpertScratch& s) {
+  const size_t H = static_cast<size_t>(c.hidden), E = static_cast<size_t>(c.experts);
+  std::vector<std::vector<size_t>> rows_of(E + 1);
+  for (size_t i = 0; i < n; ++i) rows_of[static_cast<size_t>(routes[i].expert)].push_back(i);
+
+  for (size_t e = 0; e < E; ++e) {
+    const auto& rows = rows_of[e];
+    if (rows.empty()) continue;
+    const size_t m = rows.size();
+    s.gathered.resize(m * H);
+    s.output.resize(m * H);
+    for (size_t k = 0; k < m; ++k) std::memcpy(s.gathered.data() + k * H, h2 + rows[k] * H, H * sizeof(float));
+    backend.expert_mlp(ws, b.expert_gate_up[e], b.expert_down[e], s.gathered.data(), m, s.output.data());
+    for (size_t k = 0; k < m; ++k) {
+      const float weight = routes[rows[k]].weight;
+      const float* y = s.output.data() + k * H;
+      float* o = out + rows[k] * H;
+      for (size_t j = 0; j < H; ++j) o[j] = weight * y[j];
+    }
+  }
+  for (size_t i : rows_of[E]) {  // the skip class
+    float* o = out + i * H;
+    const float weight = routes[i].weight;
+    for (size_t j = 0; j < H; ++j) o[j] = skip == SkipSemantics::scale_input ? weight * h2[i * H + j] : 0.0f;
+  }
+  return rows_of[E].size();
+}
+
+}  // namespace zaya::model

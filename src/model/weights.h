@@ -1,0 +1,83 @@
+// src/model/weights.h - the ZAYA1 weights as the forward pass sees them, in native terms.
+// Large matrices are views into the mapped checkpoint (f32 / bf16); small vectors and the
+// router, which run in fp32 for exactness, are owned f32 copies.
+#pragma once
+
+#include <zaya/config.h>
+#include <zaya/safetensors.h>
+#include <zaya/tensor.h>
+
+#include <deque>
+#include <memory>
+#include <vector>
+
+namespace zaya::model {
+
+// S(o, r) = (o + hidden_bias) * hidden_scale + (r + residual_bias) * residual_scale
+struct ResidualScale {
+  std::vector<float> hidden_scale, hidden_bias, residual_scale, residual_bias;
+};
+
+struct AttentionWeights {
+  WeightMatrix q_proj, k_proj;             // [QD, H], [KD, H]
+  WeightMatrix v_current, v_delayed;       // [KD/2, H] each
+  WeightMatrix o_proj;                     // [H, QD]
+  std::vector<float> depthwise_tap0;       // [C] multiplies the older sample (x_{t-1})
+  std::vector<float> depthwise_tap1;       // [C] multiplies the newer sample (x_t)
+  std::vector<float> depthwise_bias;       // [C]
+  std::vector<float> grouped_weight;       // [C, 2D]: row c = [taps on y_{t-1} | taps on y_t] of its head
+  std::vector<float> grouped_bias;         // [C]
+  std::vector<WeightMatrix> grouped_per_head;  // views of grouped_weight, one [D, 2D] matrix per head
+  std::vector<float> key_temperature;      // [NK], a raw multiplier
+};
+
+struct RouterWeights {
+  WeightMatrix down;                       // [R, H] (f32 copy)
+  std::vector<float> down_bias;            // [R]
+  std::vector<float> states_scale;         // [R]; empty for block 0 (no EDA carry into it)
+  std::vector<float> norm;                 // [R]
+  WeightMatrix fc1, fc2;                   // [R, R] (f32 copies)
+  std::vector<float> fc1_bias, fc2_bias;   // [R]
+  WeightMatrix out_proj;                   // [E + 1, R] (f32 copy); class E is "skip"
+  std::vector<float> balancing_biases;     // [E + 1]
+};
+
+struct BlockWeights {
+  std::vector<float> input_norm;           // [H]
+  AttentionWeights attention;
+  ResidualScale post_attention;
+  std::vector<float> post_attention_norm;  // [H]
+  RouterWeights router;
+  std::vector<WeightMatrix> expert_gate_up;  // E x [2I, H]: rows 0..I-1 gate, I..2I-1 up
+  std::vector<WeightMatrix> expert_down;     // E x [H, I]
+  ResidualScale post_mlp;
+};
+
+struct ModelWeights {
+  WeightMatrix embedding;                  // [V, H]
+  WeightMatrix lm_head;                    // [V, H]; the embedding when tied
+  std::vector<float> input_scale, input_bias;  // [H]
+  std::vector<float> final_norm;           // [H]
+  std::vector<BlockWeights> blocks;
+
+  // Provenance for `zaya info`.
+  size_t tensor_count = 0;
+  size_t stored_bytes = 0;
+  std::string stored_dtypes;               // e.g. "BF16" or "F32+BF16"
+  uint64_t total_params = 0;
+  uint64_t active_params = 0;              // per token: everything but the unchosen experts
+  uint64_t embedding_params = 0;
+
+  // Keeps converted copies alive (f16 -> f32, misaligned data, router matrices).
+  std::deque<std::vector<float>> owned;
+  std::shared_ptr<TensorStore> store;
+};
+
+// Reads, checks (presence, dtype, shape against the config) and arranges every tensor.
+// Throws zaya::Error naming the file and tensor on any problem.
+ModelWeights load_weights(std::shared_ptr<TensorStore> store, const ModelConfig& config);
+
+// Which layout the tensor names follow; throws if neither.
+CheckpointLayout detect_layout(const TensorStore& store);
+
+}  // namespace zaya::model

@@ -1,0 +1,52 @@
+// tests/test_support.h - shared helpers for the doctest suite.
+#pragma once
+
+#include <zaya/safetensors.h>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace zaya::test {
+
+inline std::filesystem::path data_dir() { return ZAYA_TEST_DATA_DIR; }
+inline std::filesystem::path checkpoint(const std::string& name) { return data_dir() / "checkpoints" / "tiny-a" / name; }
+
+// A fresh empty directory under the system temp dir (removed at the start, left for inspection).
+inline std::filesystem::path temp_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("zaya-test-" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+template <typename T>
+std::vector<T> read_tensor(const SafetensorsFile& file, const std::string& name) {
+  for (const auto& t : file.tensors()) {
+    if (t.name != name) continue;
+    std::vector<T> out(t.nbytes / sizeof(T));
+    std::memcpy(out.data(), t.data, t.nbytes);
+    return out;
+  }
+  FAIL("tensor " << name << " not found");
+  return {};
+}
+
+// max |a - b| / max |b|: the relative error measure the issue specifies.
+inline double relative_error(std::span<const float> a, std::span<const float> b) {
+  REQUIRE(a.size() == b.size());
+  double max_diff = 0, max_ref = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    max_diff = std::max(max_diff, std::fabs(double(a[i]) - double(b[i])));
+    max_ref = std::max(max_ref, std::fabs(double(b[i])));
+  }
+  return max_ref > 0 ? max_diff / max_ref : max_diff;
+}
+
+}  // namespace zaya::test

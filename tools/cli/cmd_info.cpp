@@ -1,0 +1,57 @@
+// zaya info --model DIR [--backend auto|cpu|hip] [--json]
+#include "cli.h"
+
+#include <zaya/json_writer.h>
+#include <zaya/model.h>
+
+#include <fmt/format.h>
+
+namespace {
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) { b /= 1024; ++u; }
+  return fmt::format("{:.2f} {}", b, units[u]);
+}
+
+int run_info(zaya::cli::Args& args) {
+  zaya::ModelOptions options;
+  std::string dir = args.require("model");
+  options.backend = args.get_or("backend", "auto");
+  bool as_json = args.flag("json");
+  args.finish();
+  auto model = zaya::Model::load(dir, options);
+  auto i = model->info();
+  const auto& c = i.config;
+  if (as_json) {
+    std::string out = "{";
+    out += fmt::format("\"layout\":{},\"hidden\":{},\"blocks\":{},\"q_heads\":{},\"kv_heads\":{},\"head_dim\":{},"
+                       "\"experts\":{},\"expert_width\":{},\"router_width\":{},\"vocab\":{},\"rope_theta\":{},"
+                       "\"dtype\":{},\"tensors\":{},\"bytes\":{},\"total_params\":{},\"active_params\":{},"
+                       "\"embedding_params\":{},\"backend\":{},\"backend_log\":{}}}",
+                       zaya::json::quote(zaya::layout_name(c.layout)), c.hidden, c.blocks, c.q_heads, c.kv_heads,
+                       c.head_dim, c.experts, c.expert_width, c.router_width, c.vocab, c.rope_theta,
+                       zaya::json::quote(i.stored_dtypes), i.tensor_count, i.stored_bytes, i.total_params,
+                       i.active_params, i.embedding_params, zaya::json::quote(i.backend), zaya::json::quote(i.backend_log));
+    fmt::print("{}\n", out.substr(1).insert(0, "{"));
+    return 0;
+  }
+  fmt::print("model       {}\n", i.directory.string());
+  fmt::print("layout      {} ({} blocks{})\n", zaya::layout_name(c.layout), c.blocks,
+             c.layout == zaya::CheckpointLayout::legacy ? fmt::format(", {} alternating layers", 2 * c.blocks) : "");
+  fmt::print("geometry    hidden {}, {} query / {} kv heads of {}, {} experts of width {} (+ skip), router {}\n",
+             c.hidden, c.q_heads, c.kv_heads, c.head_dim, c.experts, c.expert_width, c.router_width);
+  fmt::print("vocab       {} rows (tied LM head: {})\n", c.vocab, c.tie_embeddings ? "yes" : "no");
+  fmt::print("rope        theta {}, rotary dims {} of {}\n", c.rope_theta, c.rotary_dim(), c.head_dim);
+  fmt::print("parameters  {:.3f} B total, {:.3f} B active per token (+ {:.3f} B embedding / LM head)\n",
+             i.total_params / 1e9, i.active_params / 1e9, i.embedding_params / 1e9);
+  fmt::print("weights     {} tensors, {}, stored as {}\n", i.tensor_count, human_bytes(double(i.stored_bytes)), i.stored_dtypes);
+  fmt::print("backend     {}  [{}]\n", i.backend, i.backend_log);
+  return 0;
+}
+
+}  // namespace
+
+ZAYA_CLI_COMMAND("info", "info --model DIR [--backend auto|cpu|hip] [--json]       layout, geometry, parameters, sizes",
+                 {"json"}, run_info);
