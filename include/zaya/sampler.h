@@ -178,9 +178,9 @@ class Sampler {
   void build_adjustments(std::span<const float> logits, std::span<const int32_t> history,
                          size_t allowed_vocab);
   Maximum arg_max(std::span<const float> logits, size_t allowed_vocab) const;
-  void collect_candidates(std::span<const float> logits, size_t allowed_vocab, float threshold);
-  void keep_top_k(size_t k);
-  void keep_nucleus(double mass_target);
+  void collect_candidates(std::span<const float> logits, size_t allowed_vocab, float threshold,
+                          size_t top_k);
+  void keep_nucleus(double mass_target, double total_mass, size_t total_count);
   SampledToken draw(uint64_t step, double max_logit, double draw_scale, bool weights_ready);
 
   SamplingParams params_;

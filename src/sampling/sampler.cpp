@@ -132,10 +132,6 @@ constexpr float kMaxFinite = std::numeric_limits<float>::max();
 // exp(-87) is about FLT_MIN: a candidate this far below the top token (in the scale that
 // matters) has a weight a float cannot distinguish from zero next to the top token's 1.
 constexpr double kNegligibleLogWeight = -87.0;
-// First prefix size tried by the nucleus search; grown geometrically. Nuclei are usually small,
-// so this avoids sorting the whole vocabulary.
-constexpr size_t kNucleusFirstPrefix = 64;
-constexpr size_t kNucleusGrowth = 8;
 
 // True for NaN and +inf: logits a healthy model never produces. -inf is a legitimate mask.
 inline bool is_broken_logit(float value) { return !(value <= kMaxFinite); }
@@ -286,30 +282,8 @@ Sampler::Maximum Sampler::arg_max(std::span<const float> logits, size_t allowed_
   return {static_cast<int32_t>(best_id), best};
 }
 
-void Sampler::collect_candidates(std::span<const float> logits, size_t allowed_vocab,
-                                 float threshold) {
-  // Reserving the whole allowed vocabulary once means later calls never reallocate.
-  if (candidates_.capacity() < allowed_vocab) candidates_.reserve(allowed_vocab);
-  candidates_.clear();
-  const float* row = logits.data();
-  size_t id = 0;
-  auto collect_until = [&](size_t end) {
-    for (; id < end; ++id) {
-      float value = row[id];
-      if (value >= threshold && value > kNegInf)
-        candidates_.push_back({value, static_cast<int32_t>(id), 0.0f});
-    }
-  };
-  for (const AdjustedLogit& adjusted : adjusted_) {
-    collect_until(static_cast<size_t>(adjusted.id));
-    if (adjusted.logit >= threshold && adjusted.logit > kNegInf)
-      candidates_.push_back({adjusted.logit, adjusted.id, 0.0f});
-    id = static_cast<size_t>(adjusted.id) + 1;
-  }
-  collect_until(allowed_vocab);
-}
-
 namespace {
+
 // Strict total order "more likely first": larger logit, then lower id. Using the id as a
 // tie-break makes top-k / top-p keep the same set whatever the order candidates arrive in.
 struct MoreLikely {
@@ -318,36 +292,94 @@ struct MoreLikely {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
   }
 };
-}  // namespace
 
-void Sampler::keep_top_k(size_t k) {
-  if (k == 0 || k >= candidates_.size()) return;
-  std::nth_element(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(k - 1),
-                   candidates_.end(), MoreLikely{});
-  candidates_.resize(k);
+// Calls visit(logit, id) for every allowed id in increasing id order, with the adjusted value
+// where the chain changed it, without copying the row.
+template <typename Adjusted, typename Visit>
+void for_each_logit(const float* row, size_t allowed_vocab, const std::vector<Adjusted>& adjusted,
+                    Visit&& visit) {
+  size_t id = 0;
+  for (const Adjusted& change : adjusted) {
+    for (const size_t end = static_cast<size_t>(change.id); id < end; ++id) visit(row[id], id);
+    visit(change.logit, id);
+    ++id;
+  }
+  for (; id < allowed_vocab; ++id) visit(row[id], id);
 }
 
-void Sampler::keep_nucleus(double mass_target) {
-  // Weights are filled in. Sort only as long a prefix as needed: partial-sort the first m
-  // candidates, and if they do not reach the target mass, retry with a longer prefix.
-  double total = 0.0;
-  for (const Candidate& candidate : candidates_) total += candidate.weight;
-  if (total < mass_target) return;  // everything left is inside the nucleus (min-p cut first)
-  size_t prefix = std::min(candidates_.size(), kNucleusFirstPrefix);
-  for (;;) {
-    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(prefix),
-                      candidates_.end(), MoreLikely{});
-    double cumulative = 0.0;
-    for (size_t i = 0; i < prefix; ++i) {
-      cumulative += candidates_[i].weight;
-      if (cumulative >= mass_target) {
-        candidates_.resize(i + 1);
-        return;
-      }
-    }
-    if (prefix == candidates_.size()) return;  // rounding shortfall: keep everything
-    prefix = std::min(candidates_.size(), prefix * kNucleusGrowth);
+}  // namespace
+
+void Sampler::collect_candidates(std::span<const float> logits, size_t allowed_vocab,
+                                 float threshold, size_t top_k) {
+  const bool bounded = top_k > 0 && top_k < allowed_vocab;
+  // Reserving the most that can be kept once means later calls never reallocate.
+  const size_t most = bounded ? top_k : allowed_vocab;
+  if (candidates_.capacity() < most) candidates_.reserve(most);
+  candidates_.clear();
+
+  if (!bounded) {
+    for_each_logit(logits.data(), allowed_vocab, adjusted_, [&](float logit, size_t id) {
+      if (logit >= threshold && logit > kNegInf)
+        candidates_.push_back({logit, static_cast<int32_t>(id), 0.0f});
+    });
+    return;
   }
+
+  // Top-k during the scan: a heap of the k most likely so far whose front is the least likely
+  // of them. Most ids fail the first comparison, so this costs about one pass over the row.
+  float worst_kept = kNegInf;
+  for_each_logit(logits.data(), allowed_vocab, adjusted_, [&](float logit, size_t id) {
+    if (!(logit >= threshold) || logit == kNegInf) return;
+    if (candidates_.size() < top_k) {
+      candidates_.push_back({logit, static_cast<int32_t>(id), 0.0f});
+      std::push_heap(candidates_.begin(), candidates_.end(), MoreLikely{});
+      worst_kept = candidates_.front().logit;
+      return;
+    }
+    // Ids arrive in increasing order, so an equal logit loses the id tie-break.
+    if (logit <= worst_kept) return;
+    std::pop_heap(candidates_.begin(), candidates_.end(), MoreLikely{});
+    candidates_.back() = {logit, static_cast<int32_t>(id), 0.0f};
+    std::push_heap(candidates_.begin(), candidates_.end(), MoreLikely{});
+    worst_kept = candidates_.front().logit;
+  });
+}
+
+void Sampler::keep_nucleus(double mass_target, double total_mass, size_t total_count) {
+  // Weights are filled in; the nucleus is the smallest most-likely set reaching mass_target.
+  //
+  // Cheap cut first: a candidate j is outside the nucleus when everything at least as unlikely
+  // as j weighs less than total - target, and that holds if total_count * w_j < total - target.
+  // Halving the bound keeps the cut clear of rounding.
+  const double outside_bound =
+      0.5 * (total_mass - mass_target) / static_cast<double>(std::max<size_t>(total_count, 1));
+  std::erase_if(candidates_, [&](const Candidate& c) { return c.weight < outside_bound; });
+
+  double remaining_total = 0.0;
+  for (const Candidate& candidate : candidates_) remaining_total += candidate.weight;
+  if (remaining_total < mass_target) return;  // all that is left is inside (min-p cut deeper)
+
+  // Quickselect on mass: split the range at its median (nth_element), keep the more likely half
+  // whole if it does not reach the target, and recurse into the half holding the boundary.
+  // Expected linear time, unlike sorting the (possibly huge) nucleus.
+  double target = mass_target;
+  size_t begin = 0, end = candidates_.size();
+  while (end - begin > 1) {
+    const size_t middle = begin + (end - begin) / 2;
+    auto first = candidates_.begin();
+    std::nth_element(first + static_cast<std::ptrdiff_t>(begin),
+                     first + static_cast<std::ptrdiff_t>(middle),
+                     first + static_cast<std::ptrdiff_t>(end), MoreLikely{});
+    double upper_mass = 0.0;
+    for (size_t i = begin; i < middle; ++i) upper_mass += candidates_[i].weight;
+    if (upper_mass >= target) {
+      end = middle;
+    } else {
+      target -= upper_mass;
+      begin = middle;
+    }
+  }
+  candidates_.resize(begin + 1);  // [0, begin) lies wholly inside; `begin` crosses the target
 }
 
 SampledToken Sampler::draw(uint64_t step, double max_logit, double draw_scale,
@@ -398,15 +430,14 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const int3
   // Candidates negligible in both the filter and the draw scale can be dropped up front.
   const double smallest_scale = std::min(filter_scale, draw_scale);
   const float threshold = static_cast<float>(max_logit + kNegligibleLogWeight / smallest_scale);
-  collect_candidates(logits, allowed_vocab, threshold);
-
-  keep_top_k(static_cast<size_t>(params_.top_k));
+  collect_candidates(logits, allowed_vocab, threshold, static_cast<size_t>(params_.top_k));
 
   const bool use_top_p = params_.top_p < 1.0f;
   const bool use_min_p = params_.min_p > 0.0f;
   bool weights_ready = false;
   if (use_top_p || use_min_p) {
     double filter_mass = 0.0;
+    const size_t filter_count = candidates_.size();
     for (Candidate& candidate : candidates_) {
       candidate.weight =
           std::exp(static_cast<float>((candidate.logit - max_logit) * filter_scale));
@@ -419,7 +450,8 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const int3
     }
     // The nucleus mass is measured against the top-k survivors' total (before min-p), so
     // top-p and min-p act as the intersection of two independent cuts.
-    if (use_top_p) keep_nucleus(static_cast<double>(params_.top_p) * filter_mass);
+    if (use_top_p)
+      keep_nucleus(static_cast<double>(params_.top_p) * filter_mass, filter_mass, filter_count);
     weights_ready = filter_scale == draw_scale;
   }
   return draw(step, max_logit, draw_scale, weights_ready);
