@@ -41,7 +41,8 @@ class Context {
   Context& operator=(const Context&) = delete;
 
   // Runs the forward pass over the batch. Throws zaya::Error; on error or cancel no sequence
-  // changes. Logits of the rows that asked for them are then available through logits().
+  // changes. Logits of the rows that asked for them are then available through logits() until
+  // the next decode call (which invalidates them, whether it succeeds or not).
   void decode(std::span<const BatchToken> batch);
 
   size_t logits_rows() const noexcept { return logits_rows_; }

@@ -162,6 +162,7 @@ void Context::decode(std::span<const BatchToken> batch) {
   const Backend& backend = model_->backend();
   Impl& im = *impl_;
   const size_t n = batch.size();
+  logits_rows_ = 0;  // the previous decode's logits are invalid from here on, even if this fails
   const size_t H = static_cast<size_t>(c.hidden), V = static_cast<size_t>(c.vocab);
   const size_t R = static_cast<size_t>(c.router_width), KD = static_cast<size_t>(c.kv_dim());
   if (n == 0) fail(ErrorCode::invalid_argument, "decode: empty batch");
