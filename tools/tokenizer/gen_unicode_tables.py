@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Generates src/tokenizer/unicode_data.cpp from the Unicode Character Database.
+
+The tokenizer needs a handful of Unicode properties (letters, numbers, marks, white space,
+alphabetic, punctuation: what the pre-tokenizer split patterns and the added-token word checks
+ask about) and the data for NFC/NFD/NFKC/NFKD normalization. Rather than pull in ICU, we
+generate compact tables once and commit the output.
+
+Usage (Debian: apt-get install unicode-data):
+    python3 tools/tokenizer/gen_unicode_tables.py /usr/share/unicode > src/tokenizer/unicode_data.cpp
+"""
+import os
+import sys
+
+UCD = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/unicode"
+MAX_CP = 0x110000
+
+# Property bits: keep in sync with src/tokenizer/unicode.h.
+LETTER, NUMBER, MARK, WHITE_SPACE, ALPHABETIC, DECIMAL, CONNECTOR, PUNCTUATION = (1 << i for i in range(8))
+
+
+def read_lines(name):
+    with open(os.path.join(UCD, name), encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                yield [field.strip() for field in line.split(";")]
+
+
+def parse_range(text):
+    if ".." in text:
+        a, b = text.split("..")
+        return int(a, 16), int(b, 16)
+    return int(text, 16), int(text, 16)
+
+
+def read_unicode_data():
+    """Returns {cp: (category, ccc, decomposition string)}, expanding First/Last ranges."""
+    data = {}
+    range_start = None
+    for fields in read_lines("UnicodeData.txt"):
+        cp = int(fields[0], 16)
+        name, category, ccc, decomposition = fields[1], fields[2], int(fields[3]), fields[5]
+        if name.endswith(", First>"):
+            range_start = cp
+            continue
+        if name.endswith(", Last>"):
+            for c in range(range_start, cp + 1):
+                data[c] = (category, ccc, "")
+            continue
+        data[cp] = (category, ccc, decomposition)
+    return data
+
+
+def main():
+    data = read_unicode_data()
+    flags = bytearray(MAX_CP)
+    for cp, (category, _, _) in data.items():
+        f = 0
+        if category[0] == "L":
+            f |= LETTER
+        if category[0] == "N":
+            f |= NUMBER
+        if category == "Nd":
+            f |= DECIMAL
+        if category[0] == "M":
+            f |= MARK
+        if category == "Pc":
+            f |= CONNECTOR
+        if category[0] == "P":
+            f |= PUNCTUATION
+        flags[cp] = f
+    for fields in read_lines("PropList.txt"):
+        lo, hi = parse_range(fields[0])
+        if fields[1] == "White_Space":
+            for c in range(lo, hi + 1):
+                flags[c] |= WHITE_SPACE
+        if fields[1] == "Join_Control":
+            for c in range(lo, hi + 1):
+                flags[c] |= CONNECTOR  # \w includes Join_Control as well as Pc
+    for fields in read_lines("DerivedCoreProperties.txt"):
+        if fields[1] == "Alphabetic":
+            lo, hi = parse_range(fields[0])
+            for c in range(lo, hi + 1):
+                flags[c] |= ALPHABETIC
+
+    # Two-level table: 256-entry blocks, deduplicated.
+    blocks, block_index, stage1 = [], {}, []
+    for start in range(0, MAX_CP, 256):
+        block = bytes(flags[start:start + 256])
+        if block not in block_index:
+            block_index[block] = len(blocks)
+            blocks.append(block)
+        stage1.append(block_index[block])
+
+    # Normalization data.
+    ccc = {cp: v[1] for cp, v in data.items() if v[1] != 0}
+    raw = {}
+    for cp, (_, _, decomposition) in data.items():
+        if decomposition:
+            parts = decomposition.split()
+            compat = parts[0].startswith("<")
+            if compat:
+                parts = parts[1:]
+            raw[cp] = (compat, [int(p, 16) for p in parts])
+
+    def full(cp, allow_compat):
+        entry = raw.get(cp)
+        if entry is None or (entry[0] and not allow_compat):
+            return [cp]
+        out = []
+        for c in entry[1]:
+            out.extend(full(c, allow_compat))
+        return out
+
+    exclusions = set()
+    for fields in read_lines("DerivedNormalizationProps.txt"):
+        if fields[1] == "Full_Composition_Exclusion":
+            lo, hi = parse_range(fields[0])
+            exclusions.update(range(lo, hi + 1))
+
+    canonical, compat = {}, {}
+    for cp in sorted(raw):
+        c = full(cp, False)
+        if c != [cp]:
+            canonical[cp] = c
+        k = full(cp, True)
+        if k != [cp]:
+            compat[cp] = k
+    compositions = []
+    for cp, (is_compat, parts) in raw.items():
+        if not is_compat and len(parts) == 2 and cp not in exclusions:
+            compositions.append(((parts[0] << 21) | parts[1], cp))
+    compositions.sort()
+
+    out = []
+    w = out.append
+    version = "unknown"
+    with open(os.path.join(UCD, "ReadMe.txt"), encoding="utf-8") as f:
+        for line in f:
+            if "for Version " in line:
+                version = line.split("for Version ")[1].split()[0]
+                break
+    w("// Generated by tools/tokenizer/gen_unicode_tables.py from the Unicode Character Database")
+    w(f"// {version}. Do not edit by hand.")
+    w('#include "tokenizer/unicode.h"')
+    w("")
+    w("namespace zaya::tokenizer::unicode_data {")
+    w("")
+
+    def emit_array(ctype, name, values, per_line=16):
+        w(f"const {ctype} {name}[{len(values)}] = {{")
+        for i in range(0, len(values), per_line):
+            w("    " + ",".join(str(v) for v in values[i:i + per_line]) + ",")
+        w("};")
+        w(f"const size_t {name}_size = {len(values)};")
+        w("")
+
+    emit_array("uint16_t", "property_stage1", stage1)
+    emit_array("uint8_t", "property_stage2", [b for block in blocks for b in block], 32)
+    emit_array("uint32_t", "combining_class", [(cp << 8) | v for cp, v in sorted(ccc.items())], 8)
+
+    def emit_decompositions(name, table):
+        index, pool = [], []
+        for cp in sorted(table):
+            seq = table[cp]
+            index.append((cp, len(pool), len(seq)))
+            pool.extend(seq)
+        # Packed entry: code point (21 bits) << 32 | pool offset (24 bits) << 8 | length (8 bits).
+        emit_array("uint64_t", f"{name}_index",
+                   [f"{(cp << 32) | (off << 8) | n}ull" for cp, off, n in index], 6)
+        emit_array("uint32_t", f"{name}_pool", pool, 10)
+
+    emit_decompositions("canonical", canonical)
+    emit_decompositions("compatibility", compat)
+    emit_array("uint64_t", "composition_pairs", [f"{(key << 21) | cp}ull" for key, cp in compositions], 4)
+    w("}  // namespace zaya::tokenizer::unicode_data")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
