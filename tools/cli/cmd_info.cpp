@@ -34,7 +34,7 @@ int run_info(zaya::cli::Args& args) {
                        c.head_dim, c.experts, c.expert_width, c.router_width, c.vocab, c.rope_theta,
                        zaya::json::quote(i.stored_dtypes), i.tensor_count, i.stored_bytes, i.total_params,
                        i.active_params, i.embedding_params, zaya::json::quote(i.backend), zaya::json::quote(i.backend_log));
-    fmt::print("{}\n", out.substr(1).insert(0, "{"));
+    fmt::print("{}\n", out);
     return 0;
   }
   fmt::print("model       {}\n", i.directory.string());
