@@ -703,6 +703,22 @@ TEST_CASE("tiny and huge temperatures stay well defined") {
   Sampler hot_sampler(hot);
   constexpr size_t kDraws = 30000;
   check_distribution(histogram(hot_sampler, logits, kDraws), {1.0 / 3, 1.0 / 3, 1.0 / 3}, kDraws);
+
+  // The extremes of the valid range, in both placements.
+  for (TemperaturePlacement placement :
+       {TemperaturePlacement::before_filters, TemperaturePlacement::after_filters}) {
+    SamplingParams extreme;
+    extreme.temperature_placement = placement;
+    extreme.top_p = 0.9f;
+    extreme.temperature = std::numeric_limits<float>::max();
+    Sampler hottest(extreme);
+    std::set<int32_t> seen;
+    for (uint64_t step = 0; step < 200; ++step) seen.insert(hottest.sample(logits, {}, step).token);
+    CHECK(seen.size() >= 2);
+    extreme.temperature = std::numeric_limits<float>::denorm_min();
+    Sampler coldest(extreme);
+    for (uint64_t step = 0; step < 50; ++step) CHECK(coldest.sample(logits, {}, step).token == 1);
+  }
 }
 
 // ---- determinism --------------------------------------------------------------------------------

@@ -160,6 +160,12 @@ float checked_logit(std::span<const float> logits, int32_t id) {
   return value;
 }
 
+// exp of a log-weight <= 0. Far below exp's float range the result is 0 anyway; clamping first
+// keeps the double -> float conversion in range for extreme temperatures.
+inline float weight_from_log(double log_weight) {
+  return std::exp(static_cast<float>(std::max(log_weight, -200.0)));
+}
+
 // Keeps adjusted logits finite or -inf: a huge bias or negative penalty must not create +inf.
 inline float clamp_adjusted(float value) { return std::min(value, kMaxFinite); }
 
@@ -387,7 +393,7 @@ SampledToken Sampler::draw(uint64_t step, double max_logit, double draw_scale,
   double total = 0.0;
   for (Candidate& candidate : candidates_) {
     if (!weights_ready)
-      candidate.weight = std::exp(static_cast<float>((candidate.logit - max_logit) * draw_scale));
+      candidate.weight = weight_from_log((candidate.logit - max_logit) * draw_scale);
     total += candidate.weight;
   }
   // total >= 1: the top token always survives every filter and has weight exp(0) = 1.
@@ -429,7 +435,8 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const int3
 
   // Candidates negligible in both the filter and the draw scale can be dropped up front.
   const double smallest_scale = std::min(filter_scale, draw_scale);
-  const float threshold = static_cast<float>(max_logit + kNegligibleLogWeight / smallest_scale);
+  const float threshold = static_cast<float>(std::max(
+      max_logit + kNegligibleLogWeight / smallest_scale, -static_cast<double>(kMaxFinite)));
   collect_candidates(logits, allowed_vocab, threshold, static_cast<size_t>(params_.top_k));
 
   const bool use_top_p = params_.top_p < 1.0f;
@@ -439,8 +446,7 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const int3
     double filter_mass = 0.0;
     const size_t filter_count = candidates_.size();
     for (Candidate& candidate : candidates_) {
-      candidate.weight =
-          std::exp(static_cast<float>((candidate.logit - max_logit) * filter_scale));
+      candidate.weight = weight_from_log((candidate.logit - max_logit) * filter_scale);
       filter_mass += candidate.weight;
     }
     if (use_min_p) {
