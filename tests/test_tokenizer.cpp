@@ -269,3 +269,103 @@ TEST_CASE("gemma3: loading is fast") {
   // reports the real number (the target is < 0.5 s in a release build).
   CHECK(seconds < 5.0);
 }
+
+TEST_CASE("gemma3: decode-only cases match the reference (byte runs, special tokens, skip flag)") {
+  const zaya::Tokenizer* tok = gemma3_tokenizer();
+  if (!tok) return;
+  std::istringstream lines(zaya::test::read_file(std::string(ZAYA_TEST_DATA_DIR) + "/tokenizer/gemma3_decode_cases.jsonl"));
+  std::string line;
+  simdjson::dom::parser parser;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    simdjson::dom::object o;
+    REQUIRE(!parser.parse(line).get(o));
+    bool skip = false;
+    REQUIRE(!o["skip_special"].get(skip));
+    const std::vector<int32_t> ids = zaya::test::ids_of(o, "ids");
+    const std::string expected = zaya::test::string_of(o, "decoded");
+    CAPTURE(line);
+    CHECK(tok->decode(ids, skip) == expected);
+    zaya::StreamingDecoder stream(*tok, skip);
+    std::string streamed;
+    for (int32_t id : ids) {
+      const std::string piece = stream.push(id);
+      CHECK(zaya::utf8::is_valid(piece));
+      streamed += piece;
+    }
+    streamed += stream.finish();
+    CHECK(streamed == expected);
+    ++count;
+  }
+  CHECK(count > 10);
+}
+
+// --- synthetic tokenizers ------------------------------------------------------------------------
+// tests/data/tokenizer/synthetic_variants.jsonl: each line names a small BPE model file and the
+// other components; the tokenizer.json text is assembled exactly as tools/tokenizer/generate_cases.mjs
+// did before asking the reference library for the expected ids.
+
+namespace {
+
+std::string assemble_tokenizer_json(simdjson::dom::object variant) {
+  auto json_of = [&](std::string_view key) {
+    simdjson::dom::element e;
+    REQUIRE(!variant.at_key(key).get(e));
+    return simdjson::to_string(e);
+  };
+  std::string model_file = zaya::test::string_of(variant, "model_file");
+  std::string model_text = zaya::test::read_file(std::string(ZAYA_TEST_DATA_DIR) + "/tokenizer/" + model_file);
+  while (!model_text.empty() && (model_text.back() == '\n' || model_text.back() == ' ')) model_text.pop_back();
+  std::string model_options = json_of("model");
+  REQUIRE(model_options.size() > 2);
+  model_options.pop_back();  // '}'
+  return "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":" + json_of("added_tokens") +
+         ",\"normalizer\":" + json_of("normalizer") + ",\"pre_tokenizer\":" + json_of("pre_tokenizer") +
+         ",\"post_processor\":" + json_of("post_processor") + ",\"decoder\":" + json_of("decoder") +
+         ",\"model\":" + model_options + "," + model_text.substr(1) + "}";
+}
+
+}  // namespace
+
+TEST_CASE("synthetic tokenizers: parity with the reference for every component variant") {
+  std::istringstream lines(zaya::test::read_file(std::string(ZAYA_TEST_DATA_DIR) + "/tokenizer/synthetic_variants.jsonl"));
+  std::string line;
+  simdjson::dom::parser parser;
+  int variants = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    simdjson::dom::object variant;
+    REQUIRE(!parser.parse(line).get(variant));
+    const std::string name = zaya::test::string_of(variant, "name");
+    CAPTURE(name);
+    const zaya::Tokenizer tok = zaya::Tokenizer::from_json(assemble_tokenizer_json(variant));
+    simdjson::dom::array cases;
+    REQUIRE(!variant["cases"].get(cases));
+    for (simdjson::dom::element element : cases) {
+      simdjson::dom::object c;
+      REQUIRE(!element.get(c));
+      const std::string text = zaya::test::string_of(c, "text");
+      CAPTURE(text);
+      const std::vector<int32_t> ids = zaya::test::ids_of(c, "ids");
+      const std::vector<int32_t> ids_no_special = zaya::test::ids_of(c, "ids_no_special");
+      CHECK(tok.encode(text, true) == ids);
+      CHECK(tok.encode(text, false) == ids_no_special);
+      CHECK(tok.decode(ids_no_special) == zaya::test::string_of(c, "decoded"));
+      CHECK(tok.decode(ids, true) == zaya::test::string_of(c, "decoded_skip_special"));
+      for (bool skip : {false, true}) {
+        zaya::StreamingDecoder stream(tok, skip);
+        std::string streamed;
+        for (int32_t id : ids) {
+          const std::string piece = stream.push(id);
+          CHECK(zaya::utf8::is_valid(piece));
+          streamed += piece;
+        }
+        streamed += stream.finish();
+        CHECK(streamed == tok.decode(ids, skip));
+      }
+    }
+    ++variants;
+  }
+  CHECK(variants >= 20);
+}

@@ -75,7 +75,13 @@ void BpeModel::build_vocab_index() {
          max_id, pending_.size());
   entries_.assign(static_cast<size_t>(max_id + 1), Entry{});
   vocab_.reserve(pending_.size());
-  for (const PendingToken& t : pending_) {
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    const PendingToken& t = pending_[i];
+    // Overlap the cache misses of the random slot writes a few tokens ahead.
+    if (i + 16 < pending_.size()) {
+      const PendingToken& ahead = pending_[i + 16];
+      vocab_.prefetch(std::string_view(arena_.data() + ahead.offset, ahead.size));
+    }
     const std::string_view text(arena_.data() + t.offset, t.size);
     Entry& entry = entries_[static_cast<size_t>(t.id)];
     if (entry.size != unused)
@@ -109,29 +115,55 @@ void BpeModel::build_vocab_index() {
   }
 }
 
-void BpeModel::add_merge(std::string_view left, std::string_view right, uint32_t rank) {
-  const int32_t left_id = vocab_.find(left);
-  if (left_id < 0)
-    fail(ErrorCode::bad_format, "tokenizer.json: model.merges[{}]: '{}' is not in the vocabulary", rank, left);
-  const int32_t right_id = vocab_.find(right);
-  if (right_id < 0)
-    fail(ErrorCode::bad_format, "tokenizer.json: model.merges[{}]: '{}' is not in the vocabulary", rank, right);
-  // The merged token is the concatenation with the continuing-subword prefix of the right part
-  // removed (upstream: `format!("{a}{}", &b[prefix_len..])`).
-  std::string merged;
-  merged.reserve(left.size() + right.size());
-  merged.append(left);
-  const std::string& prefix = options_.continuing_subword_prefix;
-  if (!prefix.empty() && right.substr(0, prefix.size()) == prefix) {
-    merged.append(right.substr(prefix.size()));
-  } else {
-    merged.append(right);
+void BpeModel::add_merges(std::span<const MergeText> merges, uint32_t first_rank) {
+  // Stage 1: start fetching the slots of every left and right token.
+  for (const MergeText& m : merges) {
+    vocab_.prefetch(m.left);
+    vocab_.prefetch(m.right);
   }
-  const int32_t merged_id = vocab_.find(merged);
-  if (merged_id < 0)
-    fail(ErrorCode::bad_format, "tokenizer.json: model.merges[{}]: '{}' + '{}' gives '{}', which is not in the vocabulary",
-         rank, left, right, merged);
-  merges_.insert(left_id, right_id, MergeMap::Merge{rank, merged_id});
+  // Stage 2: resolve them and build the merged texts (the concatenation, with the right part's
+  // continuing-subword prefix removed, as upstream does), prefetching their slots.
+  batch_ids_.resize(merges.size() * 2);
+  merged_scratch_.clear();
+  merged_offsets_.resize(merges.size() + 1);
+  const std::string& prefix = options_.continuing_subword_prefix;
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const MergeText& m = merges[i];
+    const uint32_t rank = first_rank + static_cast<uint32_t>(i);
+    const int32_t left_id = vocab_.find(m.left);
+    if (left_id < 0)
+      fail(ErrorCode::bad_format, "tokenizer.json: model.merges[{}]: '{}' is not in the vocabulary", rank, m.left);
+    const int32_t right_id = vocab_.find(m.right);
+    if (right_id < 0)
+      fail(ErrorCode::bad_format, "tokenizer.json: model.merges[{}]: '{}' is not in the vocabulary", rank, m.right);
+    batch_ids_[2 * i] = left_id;
+    batch_ids_[2 * i + 1] = right_id;
+    merged_offsets_[i] = static_cast<uint32_t>(merged_scratch_.size());
+    merged_scratch_.append(m.left);
+    if (!prefix.empty() && m.right.substr(0, prefix.size()) == prefix) {
+      merged_scratch_.append(m.right.substr(prefix.size()));
+    } else {
+      merged_scratch_.append(m.right);
+    }
+  }
+  merged_offsets_[merges.size()] = static_cast<uint32_t>(merged_scratch_.size());
+  auto merged_text = [this](size_t i) {
+    return std::string_view(merged_scratch_).substr(merged_offsets_[i], merged_offsets_[i + 1] - merged_offsets_[i]);
+  };
+  for (size_t i = 0; i < merges.size(); ++i) {
+    vocab_.prefetch(merged_text(i));
+    merges_.prefetch(batch_ids_[2 * i], batch_ids_[2 * i + 1]);
+  }
+  // Stage 3: resolve the merged tokens and record the merges.
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const uint32_t rank = first_rank + static_cast<uint32_t>(i);
+    const int32_t merged_id = vocab_.find(merged_text(i));
+    if (merged_id < 0)
+      fail(ErrorCode::bad_format,
+           "tokenizer.json: model.merges[{}]: '{}' + '{}' gives '{}', which is not in the vocabulary", rank,
+           merges[i].left, merges[i].right, merged_text(i));
+    merges_.insert(batch_ids_[2 * i], batch_ids_[2 * i + 1], MergeMap::Merge{rank, merged_id});
+  }
 }
 
 int32_t BpeModel::char_id(std::string_view ch, bool first, bool last, std::string& scratch) const {

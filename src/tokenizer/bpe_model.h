@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,7 +37,16 @@ class BpeModel {
   void add_token(std::string_view token, int64_t id);
   void build_vocab_index();
   void reserve_merges(size_t count) { merges_.reserve(count); }
-  void add_merge(std::string_view left, std::string_view right, uint32_t rank);
+  void add_merge(std::string_view left, std::string_view right, uint32_t rank) {
+    const MergeText merge{left, right};
+    add_merges(std::span<const MergeText>(&merge, 1), rank);
+  }
+  // Merges ranked first_rank, first_rank + 1, ... Batches of a few dozen let the hash-table
+  // lookups overlap their cache misses (loading half a million merges is mostly cache misses).
+  struct MergeText {
+    std::string_view left, right;
+  };
+  void add_merges(std::span<const MergeText> merges, uint32_t first_rank);
 
   // Appends the ids of one pre-tokenized word.
   void tokenize(std::string_view word, std::vector<int32_t>& out) const;
@@ -79,6 +89,9 @@ class BpeModel {
   std::vector<PendingToken> pending_;  // added tokens until build_vocab_index
   StringIdMap vocab_;
   MergeMap merges_;
+  std::string merged_scratch_;
+  std::vector<uint32_t> merged_offsets_;
+  std::vector<int32_t> batch_ids_;
   bool has_affixes_ = false;
   int32_t unk_id_ = -1;
   std::array<int32_t, 256> byte_ids_{};  // <0xXX> token ids, -1 if absent

@@ -45,7 +45,9 @@ inline size_t capacity_for(size_t count) {
   return capacity;
 }
 
-// string -> id. Keys are views into storage owned elsewhere (the vocabulary arena).
+// string -> id. Keys of up to 24 bytes (almost every token) are stored inside the 32-byte slot,
+// so a lookup touches one cache line instead of two; longer keys point into storage owned
+// elsewhere (the vocabulary arena), which must outlive the map.
 class StringIdMap {
  public:
   void reserve(size_t count) {
@@ -57,16 +59,20 @@ class StringIdMap {
   // Inserts or overwrites; returns the previous id or -1.
   int32_t insert(std::string_view key, int32_t id) {
     if ((size_ + 1) * 2 > slots_.size()) grow();
-    const uint64_t h = hash_bytes(key);
-    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+    for (size_t i = hash_bytes(key) & mask_;; i = (i + 1) & mask_) {
       Slot& slot = slots_[i];
       if (slot.id < 0) {
-        slot = Slot{key.data(), static_cast<uint32_t>(key.size()), static_cast<uint32_t>(h >> 32), id};
+        slot.id = id;
+        slot.size = static_cast<uint32_t>(key.size());
+        if (key.size() <= inline_capacity) {
+          std::memcpy(slot.inline_key, key.data(), key.size());
+        } else {
+          slot.external_key = key.data();
+        }
         ++size_;
         return -1;
       }
-      if (slot.hash_hi == static_cast<uint32_t>(h >> 32) && slot.size == key.size() &&
-          std::memcmp(slot.data, key.data(), key.size()) == 0) {
+      if (slot.matches(key)) {
         int32_t previous = slot.id;
         slot.id = id;
         return previous;
@@ -76,32 +82,44 @@ class StringIdMap {
 
   int32_t find(std::string_view key) const noexcept {
     if (slots_.empty()) return -1;
-    const uint64_t h = hash_bytes(key);
-    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+    for (size_t i = hash_bytes(key) & mask_;; i = (i + 1) & mask_) {
       const Slot& slot = slots_[i];
       if (slot.id < 0) return -1;
-      if (slot.hash_hi == static_cast<uint32_t>(h >> 32) && slot.size == key.size() &&
-          std::memcmp(slot.data, key.data(), key.size()) == 0) {
-        return slot.id;
-      }
+      if (slot.matches(key)) return slot.id;
     }
+  }
+
+  // Prefetches the slot where `key` would start probing (for batched lookups).
+  void prefetch(std::string_view key) const noexcept {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[hash_bytes(key) & mask_]);
   }
 
   size_t size() const noexcept { return size_; }
 
  private:
+  static constexpr size_t inline_capacity = 24;
   struct Slot {
-    const char* data = nullptr;
-    uint32_t size = 0;
-    uint32_t hash_hi = 0;
     int32_t id = -1;
+    uint32_t size = 0;
+    union {
+      char inline_key[inline_capacity];
+      const char* external_key;
+    };
+    Slot() : inline_key{} {}
+    std::string_view key() const noexcept {
+      return size <= inline_capacity ? std::string_view(inline_key, size) : std::string_view(external_key, size);
+    }
+    bool matches(std::string_view k) const noexcept {
+      return size == k.size() && std::memcmp(size <= inline_capacity ? inline_key : external_key, k.data(), size) == 0;
+    }
   };
+  static_assert(sizeof(Slot) == 32);
 
   void grow() {
     std::vector<Slot> old = std::move(slots_);
     reserve(old.empty() ? 8 : old.size());
     for (const Slot& slot : old)
-      if (slot.id >= 0) insert(std::string_view(slot.data, slot.size), slot.id);
+      if (slot.id >= 0) insert(slot.key(), slot.id);
   }
 
   std::vector<Slot> slots_;
@@ -144,6 +162,10 @@ class MergeMap {
         return;
       }
     }
+  }
+
+  void prefetch(int32_t left, int32_t right) const noexcept {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[mix64(key_of(left, right)) & mask_]);
   }
 
   const Merge* find(int32_t left, int32_t right) const noexcept {

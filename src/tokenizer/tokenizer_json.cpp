@@ -12,6 +12,8 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <limits>
+#include <unordered_map>
 
 namespace zaya::tokenizer {
 namespace {
@@ -358,27 +360,37 @@ void parse_model(element e, Tokenizer::Impl& impl) {
 
   array merges = as_array(required(o, "merges", path), "model.merges");
   impl.model.reserve_merges(merges.size());
-  uint32_t rank = 0;
+  constexpr size_t batch_size = 64;
+  std::vector<BpeModel::MergeText> batch;
+  batch.reserve(batch_size);
+  uint32_t rank = 0, batch_rank = 0;
   for (element merge : merges) {
     std::string_view text;
     if (!merge.get_string().get(text)) {
       const size_t space = text.find(' ');
       if (space == std::string_view::npos)
         bad(fmt::format("model.merges[{}]", rank), fmt::format("'{}' is not of the form \"left right\"", text));
-      impl.model.add_merge(text.substr(0, space), text.substr(space + 1), rank);
+      batch.push_back({text.substr(0, space), text.substr(space + 1)});
     } else {
       array pair;
       std::string_view left, right;
       if (merge.get_array().get(pair) || pair.size() != 2 || pair.at(0).get_string().get(left) ||
           pair.at(1).get_string().get(right))
         bad(fmt::format("model.merges[{}]", rank), "expected \"left right\" or [\"left\", \"right\"]");
-      impl.model.add_merge(left, right, rank);
+      batch.push_back({left, right});
     }
     ++rank;
+    if (batch.size() == batch_size) {
+      impl.model.add_merges(batch, batch_rank);
+      batch.clear();
+      batch_rank = rank;
+    }
   }
+  impl.model.add_merges(batch, batch_rank);
 }
 
 void parse_added_tokens(element e, Tokenizer::Impl& impl) {
+  std::unordered_map<int32_t, size_t> index_by_id;  // id -> index into impl.added_tokens
   size_t i = 0;
   for (element item : as_array(e, "added_tokens")) {
     const std::string path = fmt::format("added_tokens[{}]", i++);
@@ -409,13 +421,13 @@ void parse_added_tokens(element e, Tokenizer::Impl& impl) {
     if (existing != impl.added_ids.end()) {
       if (existing->second != token.id)
         bad(path, fmt::format("'{}' is listed with ids {} and {}", token.content, existing->second, token.id));
-      for (AddedToken& t : impl.added_tokens)
-        if (t.id == token.id) t = token;  // a later entry updates the flags, as upstream
+      impl.added_tokens[index_by_id.at(token.id)] = token;  // a later entry updates the flags, as upstream
       continue;
     }
-    for (const AddedToken& t : impl.added_tokens)
-      if (t.id == token.id)
-        bad(path, fmt::format("id {} is used by both '{}' and '{}'", token.id, t.content, token.content));
+    if (auto same_id = index_by_id.find(token.id); same_id != index_by_id.end())
+      bad(path, fmt::format("id {} is used by both '{}' and '{}'", token.id, impl.added_tokens[same_id->second].content,
+                            token.content));
+    index_by_id.emplace(token.id, impl.added_tokens.size());
     impl.added_ids.emplace(token.content, token.id);
     impl.added_tokens.push_back(std::move(token));
   }
