@@ -63,6 +63,9 @@ class Context {
 
   void cancel() noexcept { cancel_requested_.store(true, std::memory_order_relaxed); }
   uint64_t skip_count() const noexcept { return skip_count_; }
+  // Bytes of weights the last decode streamed (each matrix counted once per decode, experts only
+  // when some row chose them): the numerator of the bandwidth roofline.
+  uint64_t last_decode_weight_bytes() const noexcept { return last_weight_bytes_; }
   int max_sequences() const noexcept { return options_.max_sequences; }
   const ContextOptions& options() const noexcept { return options_; }
   const Model& model() const noexcept { return *model_; }
@@ -76,6 +79,7 @@ class Context {
   std::unique_ptr<Impl> impl_;
   size_t logits_rows_ = 0;
   uint64_t skip_count_ = 0;
+  uint64_t last_weight_bytes_ = 0;
   std::atomic<bool> cancel_requested_{false};
 };
 

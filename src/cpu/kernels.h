@@ -24,6 +24,8 @@ struct KernelTable {
   // without shuffles: every block of 2*lanes floats becomes [evens | odds]; the tail is kept.
   void (*permute_for_bf16)(const float* x, size_t ldx, size_t n, size_t cols, float* out, size_t ldo) = nullptr;
   float (*dot)(const float* a, const float* b, size_t n) = nullptr;
+  // Sum of n floats with several independent streams: the memory-bandwidth probe's inner loop.
+  float (*stream_sum)(const float* a, size_t n) = nullptr;
 };
 
 const KernelTable& kernels();

@@ -30,6 +30,20 @@ struct Kernels {
     return s;
   }
 
+  static float stream_sum(const float* a, size_t n) {
+    F s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
+    size_t k = 0;
+    for (; k + 4 * L <= n; k += 4 * L) {
+      s0 += F::load_unaligned(a + k);
+      s1 += F::load_unaligned(a + k + L);
+      s2 += F::load_unaligned(a + k + 2 * L);
+      s3 += F::load_unaligned(a + k + 3 * L);
+    }
+    float s = xsimd::hadd((s0 + s1) + (s2 + s3));
+    for (; k < n; ++k) s += a[k];
+    return s;
+  }
+
   // Register tile: RW weight rows x RX activation rows, RW * RX accumulators.
   template <int RW, int RX>
   static void tile_f32(const float* w, size_t cols, const float* x, size_t ldx, float* y, size_t ldy) {
@@ -164,6 +178,7 @@ struct Kernels {
     t.matmul_bf16 = &matmul_bf16;
     t.permute_for_bf16 = &permute_for_bf16;
     t.dot = &dot;
+    t.stream_sum = &stream_sum;
     return t;
   }
 };

@@ -35,4 +35,21 @@ size_t run_experts(const Backend& backend, Workspace& ws, const ModelConfig& c, 
   return rows_of[E].size();
 }
 
+uint64_t block_weight_bytes(const BlockWeights& b, const std::vector<Route>& routes) {
+  const auto& a = b.attention;
+  uint64_t bytes = a.q_proj.bytes() + a.k_proj.bytes() + a.v_current.bytes() + a.v_delayed.bytes() + a.o_proj.bytes();
+  for (const auto& g : a.grouped_per_head) bytes += g.bytes();
+  const auto& r = b.router;
+  bytes += r.down.bytes() + r.fc1.bytes() + r.fc2.bytes() + r.out_proj.bytes();
+  std::vector<bool> seen(b.expert_gate_up.size(), false);
+  for (const auto& route : routes) {
+    const size_t e = static_cast<size_t>(route.expert);
+    if (e < seen.size() && !seen[e]) {
+      seen[e] = true;
+      bytes += b.expert_gate_up[e].bytes() + b.expert_down[e].bytes();
+    }
+  }
+  return bytes;
+}
+
 }  // namespace zaya::model

@@ -8,6 +8,9 @@
 #include <zaya/backend.h>
 #include <zaya/model.h>
 
+#include <cstdint>
+#include <vector>
+
 namespace zaya::model {
 
 struct ExpertScratch {
@@ -20,5 +23,9 @@ struct ExpertScratch {
 size_t run_experts(const Backend& backend, Workspace& ws, const ModelConfig& config, const BlockWeights& block,
                    SkipSemantics skip, size_t n, const float* h2, const std::vector<Route>& routes, float* out,
                    ExpertScratch& scratch);
+
+// Weight bytes one decode reads in this block: attention, conv, router, and each expert that at
+// least one row chose (once, however many rows share it).
+uint64_t block_weight_bytes(const BlockWeights& block, const std::vector<Route>& routes);
 
 }  // namespace zaya::model

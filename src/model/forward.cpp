@@ -218,6 +218,7 @@ void Context::decode(std::span<const BatchToken> batch) {
   }
 
   uint64_t skips = 0;
+  uint64_t weight_bytes = 0;
   try {
     // Embedding and input affine (no sqrt(H) scaling in ZAYA1).
     for (size_t i = 0; i < n; ++i) {
@@ -240,6 +241,7 @@ void Context::decode(std::span<const BatchToken> batch) {
       model::route(backend, im.ws, c, b.router, n, im.h.data(), im.router_state.data(), im.routes, im.router);
       skips += model::run_experts(backend, im.ws, c, b, model_->options().skip, n, im.h.data(), im.routes,
                                   im.block_out.data(), im.experts);
+      weight_bytes += model::block_weight_bytes(b, im.routes);
       model::residual_merge(b.post_mlp, im.block_out.data(), im.x.data(), n, H);
 
       if (cancel_requested_.exchange(false, std::memory_order_relaxed))
@@ -253,7 +255,10 @@ void Context::decode(std::span<const BatchToken> batch) {
       if (plan.rows[i].logits)
         model::rms_norm(im.x.data() + i * H, w.final_norm.data(), H, c.rms_eps, im.normed_for_head.data() + (k++) * H);
     im.logits.resize(std::max<size_t>(logits_rows, 1) * V);
-    if (logits_rows) backend.matmul(im.ws, w.lm_head, im.normed_for_head.data(), H, logits_rows, im.logits.data(), V);
+    if (logits_rows) {
+      backend.matmul(im.ws, w.lm_head, im.normed_for_head.data(), H, logits_rows, im.logits.data(), V);
+      weight_bytes += w.lm_head.bytes();
+    }
   } catch (...) {
     for (size_t k = 0; k < plan.sequences.size(); ++k) {
       SequenceState& s = *plan.sequences[k].state;
@@ -278,6 +283,7 @@ void Context::decode(std::span<const BatchToken> batch) {
   }
   logits_rows_ = logits_rows;
   skip_count_ += skips;
+  last_weight_bytes_ = weight_bytes;
 }
 
 }  // namespace zaya

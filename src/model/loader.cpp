@@ -102,10 +102,15 @@ class Loader {
     return matrix_view(tensor(name, {rows, cols}), 0, rows, cols);
   }
 
-  // Router matrices always run in f32 (the spec's recommendation for exact top-1 choices).
-  WeightMatrix f32_matrix(const std::string& name, int64_t rows, int64_t cols) {
-    auto& v = out_.owned.emplace_back(vec(name, {rows, cols}));
-    return WeightMatrix{DType::f32, v.data(), rows, cols};
+  // Router matrices: the router computes in fp32 (the spec's recommendation for exact top-1
+  // choices); bf16 weights widen to f32 exactly, so they stay zero-copy views like the others,
+  // but non-finite values are rejected here since one would corrupt every routing decision.
+  WeightMatrix router_matrix(const std::string& name, int64_t rows, int64_t cols) {
+    const TensorInfo& t = tensor(name, {rows, cols});
+    for (size_t i = 0; i < t.element_count; ++i)
+      if (!std::isfinite(load_as_f32(t.data, t.dtype, i)))
+        fail(ErrorCode::bad_format, "{}: tensor '{}' holds a non-finite value at element {}", t.file, name, i);
+    return matrix_view(t, 0, rows, cols);
   }
 
   ResidualScale residual(const std::function<std::string(const char*)>& name) {
@@ -173,7 +178,7 @@ class Loader {
       b.post_attention_norm = vec(n.moe(l, "post_attention_layernorm.weight", "input_norm.weight"), {H});
 
       auto& r = b.router;
-      r.down = f32_matrix(n.moe(l, "mlp.gate.down_proj.weight", "zaya_block.router.down_proj.weight"), R, H);
+      r.down = router_matrix(n.moe(l, "mlp.gate.down_proj.weight", "zaya_block.router.down_proj.weight"), R, H);
       r.down_bias = vec(n.moe(l, "mlp.gate.down_proj.bias", "zaya_block.router.down_proj.bias"), {R});
       auto scale_name = n.moe(l, "mlp.gate.router_states_scale", "zaya_block.router.router_states_scale");
       if (l > 0) {
@@ -182,11 +187,11 @@ class Loader {
         fail(ErrorCode::bad_format, "tensor '{}' exists, but the first block has no EDA carry", scale_name);
       }
       r.norm = vec(n.moe(l, "mlp.gate.router_mlp.norm.weight", "zaya_block.router.rmsnorm_eda.weight"), {R});
-      r.fc1 = f32_matrix(n.moe(l, "mlp.gate.router_mlp.fc1.weight", "zaya_block.router.router_mlp.0.weight"), R, R);
+      r.fc1 = router_matrix(n.moe(l, "mlp.gate.router_mlp.fc1.weight", "zaya_block.router.router_mlp.0.weight"), R, R);
       r.fc1_bias = vec(n.moe(l, "mlp.gate.router_mlp.fc1.bias", "zaya_block.router.router_mlp.0.bias"), {R});
-      r.fc2 = f32_matrix(n.moe(l, "mlp.gate.router_mlp.fc2.weight", "zaya_block.router.router_mlp.2.weight"), R, R);
+      r.fc2 = router_matrix(n.moe(l, "mlp.gate.router_mlp.fc2.weight", "zaya_block.router.router_mlp.2.weight"), R, R);
       r.fc2_bias = vec(n.moe(l, "mlp.gate.router_mlp.fc2.bias", "zaya_block.router.router_mlp.2.bias"), {R});
-      r.out_proj = f32_matrix(n.moe(l, "mlp.gate.router_mlp.out_proj.weight", "zaya_block.router.router_mlp.4.weight"), E + 1, R);
+      r.out_proj = router_matrix(n.moe(l, "mlp.gate.router_mlp.out_proj.weight", "zaya_block.router.router_mlp.4.weight"), E + 1, R);
       r.balancing_biases = vec(n.moe(l, "mlp.gate.balancing_biases", "zaya_block.router.balancing_biases"), {E + 1});
 
       if (c.layout == CheckpointLayout::native) {

@@ -1,6 +1,6 @@
 // src/model/weights.h - the ZAYA1 weights as the forward pass sees them, in native terms.
 // Large matrices are views into the mapped checkpoint (f32 / bf16); small vectors and the
-// router, which run in fp32 for exactness, are owned f32 copies.
+// the conv weights (rearranged) are owned f32 copies.
 #pragma once
 
 #include <zaya/config.h>
@@ -32,13 +32,13 @@ struct AttentionWeights {
 };
 
 struct RouterWeights {
-  WeightMatrix down;                       // [R, H] (f32 copy)
+  WeightMatrix down;                       // [R, H]
   std::vector<float> down_bias;            // [R]
   std::vector<float> states_scale;         // [R]; empty for block 0 (no EDA carry into it)
   std::vector<float> norm;                 // [R]
-  WeightMatrix fc1, fc2;                   // [R, R] (f32 copies)
+  WeightMatrix fc1, fc2;                   // [R, R]
   std::vector<float> fc1_bias, fc2_bias;   // [R]
-  WeightMatrix out_proj;                   // [E + 1, R] (f32 copy); class E is "skip"
+  WeightMatrix out_proj;                   // [E + 1, R]; class E is "skip"
   std::vector<float> balancing_biases;     // [E + 1]
 };
 
