@@ -8,6 +8,7 @@
 //   gemma3_decode_cases.jsonl  decode-only cases (byte-fallback runs, special tokens, skip flag)
 //   mini_sp_model.json         a small SentencePiece-style BPE model cut out of Gemma 3's
 //   mini_byte_level_model.json the same vocabulary in GPT-2's byte-level alphabet ("a b" merges)
+//   mini_affix_model.json      a hand-made BPE with continuing_subword_prefix / end_of_word_suffix
 //   synthetic_variants.jsonl   tokenizers built from those models with other normalizers,
 //                              pre-tokenizers, decoders, post-processors and added tokens, with
 //                              the reference's ids / decodes for a shared list of texts.
@@ -105,6 +106,7 @@ const syntheticTexts = [
   '<start_of_turn>user\nhello<end_of_turn>', 'x<start_of_turn>y', 'say <mask> now', 'a<mask>b', 'a  <mask>  b',
   '<sw> x<sw> <sw>y <sw>', 'hello world inside', 'Hello World', 'comma,separated,,values,', ',lead', 'trail,',
   'mixed 123abc!? end', '   ', '\t\t', 'snake_case_name', 'a.b.c', 'x'.repeat(300),
+  'lower lowest newest widest low lows', 'tow dew hat said', 'xyz lo low',
 ];
 
 const keepChars = new Set();
@@ -156,6 +158,18 @@ for (const [a, b] of miniMerges) {
   }
 }
 fs.writeFileSync(path.join(outDir, 'mini_byte_level_model.json'), JSON.stringify({ vocab: blVocab, merges: blMerges }) + '\n');
+
+// A hand-made word-level BPE with a continuing-subword prefix and an end-of-word suffix (the
+// options real SentencePiece/Llama files never use, but older BPE files do).
+const affixVocab = {};
+for (const t of ['<unk>', 'l', 'o', 'w', 'e', 'r', 'n', 's', 't', 'i', 'd', 'h', 'a',
+  '##o', '##w', '##e', '##r', '##n', '##s', '##t', '##i', '##d', '##h', '##a',
+  '##o</w>', '##w</w>', '##e</w>', '##r</w>', '##n</w>', '##s</w>', '##t</w>', '##d</w>', '##a</w>',
+  'l</w>', 'o</w>', 'a</w>', 'lo', 'low', 'low</w>', '##er</w>', '##es', '##est</w>', 'ne', 'new', '##ew', 'wi', 'wid', '##dest</w>',
+  'lower</w>']) affixVocab[t] = Object.keys(affixVocab).length;
+const affixMerges = [['l', '##o'], ['lo', '##w'], ['lo', '##w</w>'], ['##e', '##r</w>'], ['##e', '##s'], ['##es', '##t</w>'],
+  ['n', '##e'], ['ne', '##w'], ['w', '##i'], ['wi', '##d'], ['##d', '##est</w>'], ['low', '##er</w>']];
+fs.writeFileSync(path.join(outDir, 'mini_affix_model.json'), JSON.stringify({ vocab: affixVocab, merges: affixMerges }) + '\n');
 
 const added = (id, content, special, extra = {}) => ({
   id, content, single_word: false, lstrip: false, rstrip: false, normalized: !special, special, ...extra,
@@ -229,6 +243,13 @@ const variants = [
     pre_tokenizer: { type: 'Digits', individual_digits: false }, post_processor: null, decoder: gemmaDecoder },
   { name: 'no_decoder', model_file: 'mini_sp_model.json', model: spModel, normalizer: replace(' ', '\u2581'),
     pre_tokenizer: null, post_processor: null, decoder: null },
+  { name: 'no_unk_no_fallback_drops_unknown', model_file: 'mini_sp_model.json',
+    model: { ...spModel, unk_token: null, byte_fallback: false, fuse_unk: false },
+    normalizer: replace(' ', '\u2581'), pre_tokenizer: null, post_processor: null, decoder: gemmaDecoder },
+  { name: 'affixes_whitespace_split', model_file: 'mini_affix_model.json', added_tokens: [],
+    model: { ...spModel, byte_fallback: false, fuse_unk: false, continuing_subword_prefix: '##', end_of_word_suffix: '</w>' },
+    normalizer: null, pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'Removed', invert: false },
+    post_processor: null, decoder: null },
   { name: 'gpt2_style', model_file: 'mini_byte_level_model.json', model: blModel, added_tokens: blAdded, normalizer: null,
     pre_tokenizer: byteLevel(false, true), post_processor: byteLevel(false, true), decoder: byteLevel(false, true) },
   { name: 'gpt2_style_prefix_space', model_file: 'mini_byte_level_model.json', model: blModel, added_tokens: blAdded, normalizer: null,
@@ -245,10 +266,8 @@ const variants = [
     post_processor: byteLevel(false, false), decoder: byteLevel(false, false) },
 ];
 
-const modelTexts = {
-  'mini_sp_model.json': fs.readFileSync(path.join(outDir, 'mini_sp_model.json'), 'utf8').trim(),
-  'mini_byte_level_model.json': fs.readFileSync(path.join(outDir, 'mini_byte_level_model.json'), 'utf8').trim(),
-};
+const modelTexts = Object.fromEntries(['mini_sp_model.json', 'mini_byte_level_model.json', 'mini_affix_model.json']
+  .map((f) => [f, fs.readFileSync(path.join(outDir, f), 'utf8').trim()]));
 // The C++ test assembles the same text: see assemble_tokenizer_json() in tests/test_tokenizer.cpp.
 function assemble(v) {
   const addedTokens = v.added_tokens ?? spAdded(JSON.parse(modelTexts[v.model_file]).vocab);
