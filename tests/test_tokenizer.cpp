@@ -369,3 +369,214 @@ TEST_CASE("synthetic tokenizers: parity with the reference for every component v
   }
   CHECK(variants >= 20);
 }
+
+// --- malformed and unsupported files -------------------------------------------------------------
+
+namespace {
+
+// A tiny valid tokenizer.json; `replace` substitutes one fragment to make it malformed.
+const std::string tiny_json = R"({"version":"1.0","truncation":null,"padding":null,
+ "added_tokens":[{"id":4,"content":"<s>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true}],
+ "normalizer":null,"pre_tokenizer":null,
+ "post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}],
+   "pair":[],"special_tokens":{"<s>":{"id":"<s>","ids":[4],"tokens":["<s>"]}}},
+ "decoder":null,
+ "model":{"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,"end_of_word_suffix":null,
+   "fuse_unk":true,"byte_fallback":false,"vocab":{"<unk>":0,"a":1,"b":2,"ab":3},"merges":["a b"]}})";
+
+std::string with(std::string_view from, std::string_view to) {
+  std::string json = tiny_json;
+  const size_t at = json.find(from);
+  REQUIRE_MESSAGE(at != std::string::npos, "fragment not found: " << from);
+  json.replace(at, from.size(), to);
+  return json;
+}
+
+void expect_error(const std::string& json, zaya::ErrorCode code, std::string_view message_part) {
+  CAPTURE(json);
+  try {
+    (void)zaya::Tokenizer::from_json(json);
+    FAIL("expected an error containing: " << message_part);
+  } catch (const zaya::Error& e) {
+    CHECK(e.code() == code);
+    CHECK_MESSAGE(std::string(e.what()).find(message_part) != std::string::npos, e.what());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("tiny tokenizer: encodes, merges, fuses unknowns, applies the template") {
+  const zaya::Tokenizer tok = zaya::Tokenizer::from_json(tiny_json);
+  CHECK(tok.vocab_size() == 5);
+  CHECK(tok.encode("abab") == std::vector<int32_t>{4, 3, 3});
+  CHECK(tok.encode("abab", false) == std::vector<int32_t>{3, 3});
+  CHECK(tok.encode("xyab", false) == std::vector<int32_t>{0, 3});  // fuse_unk: one <unk> for "xy"
+  CHECK(tok.encode("<s>ba", false) == std::vector<int32_t>{4, 2, 1});
+  CHECK(tok.encode("", true) == std::vector<int32_t>{4});
+  CHECK(tok.decode(std::vector<int32_t>{4, 3, 1}) == "<s> ab a");  // no decoder: joined with spaces
+  CHECK(tok.decode(std::vector<int32_t>{4, 3, 1}, true) == "ab a");
+  REQUIRE(tok.bos_token().has_value());  // inferred from the template
+  CHECK(tok.bos_token()->text == "<s>");
+  CHECK(tok.add_bos_token());
+  CHECK_FALSE(tok.eos_token().has_value());
+  CHECK(tok.unk_token()->id == 0);
+  CHECK(tok.chat_template().empty());
+
+  // Both merge notations load the same model.
+  const zaya::Tokenizer pairs = zaya::Tokenizer::from_json(with(R"("merges":["a b"])", R"("merges":[["a","b"]])"));
+  CHECK(pairs.encode("abab", false) == std::vector<int32_t>{3, 3});
+  // A missing unk token is a clear error when it is needed, not a crash.
+  const zaya::Tokenizer no_unk_in_vocab = zaya::Tokenizer::from_json(with(R"("unk_token":"<unk>")", R"("unk_token":"<missing>")"));
+  CHECK(no_unk_in_vocab.encode("ab", false) == std::vector<int32_t>{3});
+  CHECK_THROWS_AS((void)no_unk_in_vocab.encode("x", false), zaya::Error);
+}
+
+TEST_CASE("malformed tokenizer.json files are bad_format errors that say what is wrong") {
+  using zaya::ErrorCode;
+  expect_error("", ErrorCode::bad_format, "invalid JSON");
+  expect_error(tiny_json.substr(0, tiny_json.size() / 2), ErrorCode::bad_format, "invalid JSON");
+  expect_error("[1, 2]", ErrorCode::bad_format, "expected an object");
+  expect_error(with(R"("model":{)", R"("no_model":{)"), ErrorCode::bad_format, "missing \"model\"");
+  expect_error(with(R"("merges":["a b"])", R"("merges":["a c"])"), ErrorCode::bad_format, "'c' is not in the vocabulary");
+  expect_error(with(R"("merges":["a b"])", R"("merges":["b a"])"), ErrorCode::bad_format, "'ba', which is not in the vocabulary");
+  expect_error(with(R"("merges":["a b"])", R"("merges":["ab"])"), ErrorCode::bad_format, "model.merges[0]");
+  expect_error(with(R"("merges":["a b"])", R"("merges":[["a"]])"), ErrorCode::bad_format, "model.merges[0]");
+  expect_error(with(R"("merges":["a b"])", R"("merges":{})"), ErrorCode::bad_format, "model.merges");
+  expect_error(with(R"("ab":3)", R"("ab":2)"), ErrorCode::bad_format, "id 2 is used by both");
+  expect_error(with(R"("ab":3)", R"("ab":-3)"), ErrorCode::bad_format, "out of range");
+  expect_error(with(R"("ab":3)", R"("ab":3000000000)"), ErrorCode::bad_format, "out of range");
+  expect_error(with(R"("ab":3)", R"("ab":"three")"), ErrorCode::bad_format, "expected an integer id");
+  expect_error(with(R"("ab":3)", R"("ab":90000000)"), ErrorCode::bad_format, "out of range");
+  expect_error(with(R"("vocab":{)", R"("vocab":{"a":5,)"), ErrorCode::bad_format, "appears twice");
+  expect_error(with(R"("id":4,"content":"<s>")", R"("id":3,"content":"<s>")"), ErrorCode::bad_format,
+               "already used by model token 'ab'");
+  expect_error(with(R"("id":4,"content":"<s>")", R"("id":4,"content":"ab")"), ErrorCode::bad_format,
+               "the model vocabulary gives it id 3");
+  expect_error(with(R"("id":4,"content":"<s>")", R"("content":"<s>")"), ErrorCode::bad_format, "missing \"id\"");
+  expect_error(with(R"("ids":[4])", R"("ids":[99])"), ErrorCode::bad_format, "out of range");
+  expect_error(with(R"({"SpecialToken":{"id":"<s>")", R"({"SpecialToken":{"id":"<t>")"), ErrorCode::bad_format,
+               "'<t>' is not in special_tokens");
+  expect_error(with(R"("single":[)", R"("single":[{"Sequence":{"id":"B","type_id":0}},)"), ErrorCode::bad_format,
+               "refers to sequence 'B'");
+  expect_error(with(R"("normalizer":null)", R"("normalizer":{"pattern":1})"), ErrorCode::bad_format, "missing \"type\"");
+  expect_error(with(R"("fuse_unk":true)", R"("fuse_unk":"yes")"), ErrorCode::bad_format, "expected true or false");
+}
+
+TEST_CASE("components zaya does not implement are unsupported errors at load time") {
+  using zaya::ErrorCode;
+  expect_error(with(R"("type":"BPE")", R"("type":"WordPiece")"), ErrorCode::unsupported, "model type 'WordPiece'");
+  expect_error(with(R"("type":"BPE")", R"("type":"Unigram")"), ErrorCode::unsupported, "model type 'Unigram'");
+  expect_error(with(R"("dropout":null)", R"("dropout":0.1)"), ErrorCode::unsupported, "dropout");
+  expect_error(with(R"("truncation":null)", R"("truncation":{"max_length":8})"), ErrorCode::unsupported, "truncation");
+  expect_error(with(R"("padding":null)", R"("padding":{"strategy":"BatchLongest"})"), ErrorCode::unsupported, "padding");
+  expect_error(with(R"("version":"1.0")", R"("version":"2.0")"), ErrorCode::unsupported, "version");
+  expect_error(with(R"("normalizer":null)", R"("normalizer":{"type":"Lowercase"})"), ErrorCode::unsupported,
+               "normalizer type 'Lowercase'");
+  expect_error(with(R"("normalizer":null)", R"("normalizer":{"type":"Precompiled","precompiled_charsmap":"AAAA"})"),
+               ErrorCode::unsupported, "normalizer type 'Precompiled'");
+  expect_error(with(R"("normalizer":null)",
+                    R"("normalizer":{"type":"Sequence","normalizers":[{"type":"NFC"},{"type":"BertNormalizer"}]})"),
+               ErrorCode::unsupported, "normalizer.normalizers[1]");
+  expect_error(with(R"("normalizer":null)", R"("normalizer":{"type":"Replace","pattern":{"Regex":" {2,}"},"content":" "})"),
+               ErrorCode::unsupported, "regex");
+  expect_error(with(R"("pre_tokenizer":null)", R"("pre_tokenizer":{"type":"Whitespace"})"), ErrorCode::unsupported,
+               "pre-tokenizer type 'Whitespace'");
+  expect_error(with(R"("pre_tokenizer":null)",
+                    R"("pre_tokenizer":{"type":"Split","pattern":{"Regex":"\\p{Han}+"},"behavior":"Isolated","invert":false})"),
+               ErrorCode::unsupported, "regex");
+  expect_error(with(R"("decoder":null)", R"("decoder":{"type":"WordPiece","prefix":"##","cleanup":true})"),
+               ErrorCode::unsupported, "decoder type 'WordPiece'");
+  expect_error(with(R"("decoder":null)", R"("decoder":{"type":"CTC"})"), ErrorCode::unsupported, "decoder type 'CTC'");
+  expect_error(with(R"("post_processor":{"type":"TemplateProcessing")", R"("post_processor":{"type":"Nope")"),
+               ErrorCode::unsupported, "post-processor type 'Nope'");
+
+  // Literal-only regexes are fine (some files spell a plain string as a regex).
+  const zaya::Tokenizer literal = zaya::Tokenizer::from_json(
+      with(R"("normalizer":null)", R"("normalizer":{"type":"Replace","pattern":{"Regex":"b\\."},"content":"a"})"));
+  CHECK(literal.encode("b.b", false) == std::vector<int32_t>{3});  // "b." -> "a", then "a b" merges
+  CHECK(literal.encode("bxb", false) == std::vector<int32_t>{2, 0, 2});
+}
+
+TEST_CASE("tokenizer_config.json, special_tokens_map.json and chat_template.jinja next to tokenizer.json") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "zaya-test-tokenizer-config";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name, std::ios::binary) << text;
+  };
+  write("tokenizer.json", tiny_json);
+  write("tokenizer_config.json", R"({"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "ab",
+    "add_bos_token": false, "add_eos_token": true,
+    "chat_template": [{"name": "tool_use", "template": "tools!"}, {"name": "default", "template": "{{ messages }}"}]})");
+  write("special_tokens_map.json", R"({"pad_token": "<unk>", "bos_token": "ignored", "unk_token": {"content": "<unk>"}})");
+
+  zaya::Tokenizer tok = zaya::Tokenizer::load(dir);  // a directory
+  CHECK(tok.bos_token()->text == "<s>");             // tokenizer_config.json wins over the map
+  CHECK(tok.bos_token()->id == 4);
+  CHECK(tok.eos_token()->text == "ab");
+  CHECK(tok.eos_token()->id == 3);
+  CHECK(tok.pad_token()->text == "<unk>");  // only in special_tokens_map.json
+  CHECK(tok.pad_token()->id == 0);
+  CHECK_FALSE(tok.add_bos_token());  // the config's flags, not the template's
+  CHECK(tok.add_eos_token());
+  CHECK(tok.chat_template() == "{{ messages }}");  // the "default" entry of the list
+  CHECK(tok.encode("ab") == std::vector<int32_t>{4, 3});  // encode still follows the post-processor
+
+  write("chat_template.jinja", "{% for m in messages %}{{ m }}{% endfor %}");
+  tok = zaya::Tokenizer::load(dir / "tokenizer.json");  // the file itself
+  CHECK(tok.chat_template() == "{% for m in messages %}{{ m }}{% endfor %}");
+
+  write("tokenizer_config.json", R"({"bos_token": 5})");
+  CHECK_THROWS_AS(zaya::Tokenizer::load(dir), zaya::Error);
+  write("tokenizer_config.json", "{not json");
+  try {
+    (void)zaya::Tokenizer::load(dir);
+    FAIL("expected an error");
+  } catch (const zaya::Error& e) {
+    CHECK(e.code() == zaya::ErrorCode::bad_format);
+    CHECK(std::string(e.what()).find("tokenizer_config.json") != std::string::npos);
+  }
+  fs::remove(dir / "tokenizer_config.json");
+  write("tokenizer.json", "{\"model\": ");
+  CHECK_THROWS_AS(zaya::Tokenizer::load(dir), zaya::Error);
+  try {
+    (void)zaya::Tokenizer::load(dir / "missing.json");
+    FAIL("expected an error");
+  } catch (const zaya::Error& e) {
+    CHECK(e.code() == zaya::ErrorCode::io);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("from_json takes tokenizer_config.json text too") {
+  const zaya::Tokenizer tok =
+      zaya::Tokenizer::from_json(tiny_json, R"({"eos_token": "<s>", "chat_template": "hello {{ name }}"})");
+  CHECK(tok.eos_token()->id == 4);
+  CHECK(tok.chat_template() == "hello {{ name }}");
+  CHECK_THROWS_AS(zaya::Tokenizer::from_json(tiny_json, "[]"), zaya::Error);
+}
+
+TEST_CASE("gemma3: decode(encode(text)) gives the text back for random Unicode text") {
+  const zaya::Tokenizer* tok = gemma3_tokenizer();
+  if (!tok) return;
+  // Characters from many scripts, white space, added-token prefixes and rare code points
+  // (which go through byte fallback). U+2581 is left out: it decodes to a space by design.
+  const std::vector<std::string> pool = {"a", "Z", " ", "  ", "\n", "\t", "\r", "<", ">", "<start_of_turn>", "<eos>",
+                                         "é", "ß", "中", "語", "한", "ش", "ह", "ि", "😀", "👍🏽", "\u200d", "\U0010FFFD",
+                                         "\U000E0041", "𒀀", "0", "9", "'", "\\", "\"", "\xC2\xA0", "\xE3\x80\x80", "ﬁ"};
+  uint32_t state = 2024;
+  auto next = [&state] { return state = state * 1664525u + 1013904223u; };
+  for (int round = 0; round < 300; ++round) {
+    std::string text;
+    const uint32_t length = next() % 40;
+    for (uint32_t i = 0; i < length; ++i) text += pool[(next() >> 8) % pool.size()];
+    CAPTURE(text);
+    const std::vector<int32_t> ids = tok->encode(text, false);
+    CHECK(tok->decode(ids) == text);
+    zaya::StreamingDecoder stream(*tok);
+    std::string streamed;
+    for (int32_t id : ids) streamed += stream.push(id);
+    CHECK(streamed + stream.finish() == text);
+  }
+}
