@@ -5,6 +5,8 @@
 #include <zaya/tokenizer.h>
 #include <zaya/utf8.h>
 
+#include "tokenizer/unicode.h"
+
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
@@ -579,4 +581,53 @@ TEST_CASE("gemma3: decode(encode(text)) gives the text back for random Unicode t
     for (int32_t id : ids) streamed += stream.push(id);
     CHECK(streamed + stream.finish() == text);
   }
+}
+
+// --- Unicode normalization (the NFC/NFD/NFKC/NFKD normalizers) ------------------------------------
+
+TEST_CASE("unicode normalization passes the Unicode conformance cases (NormalizationTest.txt subset)") {
+  using zaya::tokenizer::unicode::NormalizationForm;
+  auto parse = [](std::string_view column) {
+    std::string text;
+    size_t pos = 0;
+    while (pos < column.size()) {
+      size_t end = column.find(' ', pos);
+      if (end == std::string_view::npos) end = column.size();
+      zaya::utf8::append(text, static_cast<char32_t>(std::stoul(std::string(column.substr(pos, end - pos)), nullptr, 16)));
+      pos = end + 1;
+    }
+    return text;
+  };
+  auto normalized = [](const std::string& text, NormalizationForm form) {
+    std::string out;
+    zaya::tokenizer::unicode::normalize(text, form, out);
+    return out;
+  };
+  std::istringstream lines(zaya::test::read_file(std::string(ZAYA_TEST_DATA_DIR) + "/tokenizer/normalization_cases.txt"));
+  std::string line;
+  int count = 0, failures = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> c;
+    size_t pos = 0;
+    for (int i = 0; i < 5; ++i) {
+      const size_t end = line.find(';', pos);
+      c.push_back(parse(std::string_view(line).substr(pos, end - pos)));
+      pos = end + 1;
+    }
+    // The conformance invariants: NFC(c1..c3) = c2, NFC(c4,c5) = c4, NFD(c1..c3) = c3, NFD(c4,c5) = c5,
+    // NFKC(any) = c4, NFKD(any) = c5.
+    const bool ok = normalized(c[0], NormalizationForm::nfc) == c[1] && normalized(c[2], NormalizationForm::nfc) == c[1] &&
+                    normalized(c[4], NormalizationForm::nfc) == c[3] && normalized(c[0], NormalizationForm::nfd) == c[2] &&
+                    normalized(c[1], NormalizationForm::nfd) == c[2] && normalized(c[3], NormalizationForm::nfd) == c[4] &&
+                    normalized(c[0], NormalizationForm::nfkc) == c[3] && normalized(c[2], NormalizationForm::nfkc) == c[3] &&
+                    normalized(c[0], NormalizationForm::nfkd) == c[4] && normalized(c[1], NormalizationForm::nfkd) == c[4];
+    if (!ok && ++failures <= 10) FAIL_CHECK("normalization mismatch: " << line);
+    ++count;
+  }
+  CHECK(count > 4000);
+  CHECK(failures == 0);
+  std::string out;
+  zaya::tokenizer::unicode::normalize("plain ascii", NormalizationForm::nfkc, out);
+  CHECK(out == "plain ascii");
 }
