@@ -8,6 +8,7 @@
 #include "tokenizer/unicode.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <simdjson.h>
 
 #include <chrono>
@@ -106,6 +107,50 @@ const Tokenizer* gemma3_tokenizer() {
 }
 
 }  // namespace zaya::test
+
+namespace {
+
+// Streams random id sequences (half of them byte tokens, <0xXX> or single byte-level characters,
+// so that characters are split across tokens and byte runs are often invalid) and checks that
+// every piece is valid UTF-8 and that the pieces add up to the one-shot decode.
+void check_random_streaming(const zaya::Tokenizer& tok, int rounds) {
+  std::vector<int32_t> byte_ids;
+  for (int b = 0; b < 256; ++b) {
+    if (auto id = tok.token_to_id(fmt::format("<0x{:02X}>", b))) byte_ids.push_back(*id);
+  }
+  for (int32_t id = 0; id < static_cast<int32_t>(tok.vocab_size()) && byte_ids.size() < 600; ++id) {
+    const std::string_view text = tok.id_to_token(id);
+    size_t pos = 0;
+    if (!text.empty() && (zaya::utf8::decode(text, pos), pos == text.size())) byte_ids.push_back(id);
+  }
+  uint32_t state = 7;
+  auto next = [&state] { return state = state * 1664525u + 1013904223u; };
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<int32_t> ids;
+    const uint32_t length = next() % 24;
+    for (uint32_t i = 0; i < length; ++i) {
+      int32_t id = static_cast<int32_t>((next() >> 4) % tok.vocab_size());
+      if (!byte_ids.empty() && (next() >> 7) % 2 == 0) id = byte_ids[(next() >> 5) % byte_ids.size()];
+      if (!tok.id_to_token(id).empty()) ids.push_back(id);
+    }
+    for (bool skip : {false, true}) {
+      zaya::StreamingDecoder stream(tok, skip);
+      std::string streamed;
+      bool all_valid = true;
+      for (int32_t id : ids) {
+        const std::string piece = stream.push(id);
+        all_valid = all_valid && zaya::utf8::is_valid(piece);
+        streamed += piece;
+      }
+      streamed += stream.finish();
+      CAPTURE(ids);
+      CHECK(all_valid);
+      CHECK(streamed == tok.decode(ids, skip));
+    }
+  }
+}
+
+}  // namespace
 
 using zaya::test::Case;
 using zaya::test::gemma3_tokenizer;
@@ -242,6 +287,12 @@ TEST_CASE("gemma3: streaming decode equals one-shot decode and never splits a ch
   CHECK_THROWS_AS(stream.push(999999), zaya::Error);
 }
 
+TEST_CASE("gemma3: streaming random id sequences (split characters, invalid byte runs)") {
+  const zaya::Tokenizer* tok = gemma3_tokenizer();
+  if (!tok) return;
+  check_random_streaming(*tok, 500);
+}
+
 TEST_CASE("gemma3: concurrent encodes agree") {
   const zaya::Tokenizer* tok = gemma3_tokenizer();
   if (!tok) return;
@@ -367,6 +418,7 @@ TEST_CASE("synthetic tokenizers: parity with the reference for every component v
         CHECK(streamed == tok.decode(ids, skip));
       }
     }
+    check_random_streaming(tok, 200);
     ++variants;
   }
   CHECK(variants >= 20);

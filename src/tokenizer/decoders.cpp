@@ -224,6 +224,7 @@ void ByteLevelDecoder::decode_chain(std::vector<std::string>& tokens, DecodeCont
       bytes += token;
     }
   }
+  context.incomplete_tail = utf8::incomplete_tail(bytes) > 0;
   std::string text;
   text.reserve(bytes.size());
   append_utf8_lossy(text, bytes);

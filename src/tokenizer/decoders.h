@@ -17,6 +17,9 @@ namespace zaya::tokenizer {
 struct DecodeContext {
   bool at_start = true;
   bool fused = false;
+  // Set by ByteLevel when the window's bytes end inside a UTF-8 sequence (its last character is
+  // then a U+FFFD that more bytes could still turn into a real character).
+  bool incomplete_tail = false;
 };
 
 // What a streaming decoder has to know about a chain.

@@ -64,7 +64,8 @@ std::string_view Tokenizer::Impl::token_text(int32_t id) const {
   fail(ErrorCode::out_of_range, "tokenizer: token id {} is out of range (vocabulary size {})", id, vocab_size);
 }
 
-std::string Tokenizer::Impl::decode_tokens(std::vector<std::string>& tokens, bool at_start) const {
+std::string Tokenizer::Impl::decode_tokens(std::vector<std::string>& tokens, bool at_start, bool* incomplete_tail) const {
+  if (incomplete_tail) *incomplete_tail = false;
   std::string text;
   if (!decoder) {
     // Upstream joins with spaces when there is no decoder.
@@ -78,6 +79,7 @@ std::string Tokenizer::Impl::decode_tokens(std::vector<std::string>& tokens, boo
   context.at_start = at_start;
   decoder->decode_chain(tokens, context);
   for (const std::string& t : tokens) text += t;
+  if (incomplete_tail) *incomplete_tail = context.incomplete_tail;
   return text;
 }
 
@@ -167,13 +169,13 @@ StreamingDecoder Tokenizer::streaming_decoder(bool skip_special_tokens) const {
 // --- streaming ---------------------------------------------------------------------------------
 //
 // The decoder keeps the tokens since the last point where the output was final (the "window")
-// and decodes just that window on every push. The output of a window is final, and the window
+// and decodes just that window on every push. The window's output is final, and the window
 // restarts, when (a) the last token is not a byte-fallback token (a following <0x..> could still
-// join it into one character, or turn the whole byte run into U+FFFDs), and (b) the decoded window
-// does not end in U+FFFD (an incomplete byte-level sequence decodes to U+FFFD until its remaining
-// bytes arrive). Every decoder zaya implements is per token, per byte run, or a concatenation, so
-// decoding window by window gives exactly the one-shot result; the few chains where that does not
-// hold are flagged by StreamingTraits::window_safe and simply held until finish().
+// join it into one character, or turn the whole byte run into U+FFFDs), and (b) a byte-level
+// decoder's bytes do not end inside a UTF-8 sequence. Every decoder zaya implements works per
+// token, per byte run, or on the concatenation, so decoding window by window gives exactly the
+// one-shot result; the few chains where that does not hold are flagged by
+// StreamingTraits::window_safe and simply held until finish().
 
 StreamingDecoder::StreamingDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
     : impl_(tokenizer.impl_), skip_special_tokens_(skip_special_tokens) {}
@@ -186,14 +188,29 @@ std::string StreamingDecoder::push(int32_t id) {
   unsigned char byte = 0;
   if (impl_->streaming.has_byte_fallback && tokenizer::parse_byte_token(window_.back(), byte)) return {};
   std::vector<std::string> tokens = window_;
-  std::string decoded = impl_->decode_tokens(tokens, at_start_);
-  static constexpr std::string_view replacement = "\xEF\xBF\xBD";
-  if (decoded.size() >= replacement.size() &&
-      std::string_view(decoded).substr(decoded.size() - replacement.size()) == replacement)
-    return {};
-  window_.clear();
-  at_start_ = false;
-  return decoded;
+  bool incomplete = false;
+  std::string decoded = impl_->decode_tokens(tokens, at_start_, &incomplete);
+  if (!incomplete) {
+    window_.clear();
+    at_start_ = false;
+    return decoded;
+  }
+  // The text ends inside a character. Everything before the last token is final if decoding it
+  // separately gives the same text: then no later byte can change it (this also keeps the window
+  // short when a model emits a long run of broken bytes).
+  if (window_.size() >= 2) {
+    std::vector<std::string> head(window_.begin(), window_.end() - 1);
+    std::vector<std::string> last(1, window_.back());
+    std::string head_text = impl_->decode_tokens(head, at_start_);
+    const std::string last_text = impl_->decode_tokens(last, false);
+    if (head_text.size() + last_text.size() == decoded.size() && decoded.compare(0, head_text.size(), head_text) == 0 &&
+        decoded.compare(head_text.size(), std::string::npos, last_text) == 0) {
+      window_.erase(window_.begin(), window_.end() - 1);
+      at_start_ = false;
+      return head_text;
+    }
+  }
+  return {};
 }
 
 std::string StreamingDecoder::finish() {

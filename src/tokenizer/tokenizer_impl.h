@@ -44,7 +44,8 @@ struct Tokenizer::Impl {
     return id >= 0 && static_cast<size_t>(id) < special.size() && special[static_cast<size_t>(id)];
   }
   // Runs the decoder over token strings (consumed) and joins the result.
-  std::string decode_tokens(std::vector<std::string>& tokens, bool at_start) const;
+  // `incomplete_tail` (optional) reports whether the text ends inside a byte-level UTF-8 sequence.
+  std::string decode_tokens(std::vector<std::string>& tokens, bool at_start, bool* incomplete_tail = nullptr) const;
 };
 
 namespace tokenizer {
