@@ -107,6 +107,8 @@ const syntheticTexts = [
   '<sw> x<sw> <sw>y <sw>', 'hello world inside', 'Hello World', 'comma,separated,,values,', ',lead', 'trail,',
   'mixed 123abc!? end', '   ', '\t\t', 'snake_case_name', 'a.b.c', 'x'.repeat(300),
   'lower lowest newest widest low lows', 'tow dew hat said', 'xyz lo low',
+  '<|im_start|>user\nhi<|eot_id|>', 'x<|endoftext|> y', ' <|begin_of_text|>  z', 'é<sw> <sw>ü _<sw> <sw>.',
+  'a <mask> <mask> b', '<mask>\u3000<mask>\t<mask>', 'word<mask>word', 'hello worldly hello world',
 ];
 
 const keepChars = new Set();
