@@ -360,6 +360,7 @@ std::optional<double> parse_python_float(const std::string& raw) {
 Val f_int(Renderer&, const Val& in, const CallArgs& args) {
   ArgReader a("int", args, {"default", "base"});
   Val fallback = a.get_or(0, Val(int64_t{0}));
+  if (in.is_undefined()) fail_undefined(in);  // Undefined.__int__ raises
   int base = static_cast<int>(int_arg(a.get_or(1, Val(int64_t{10})), "base"));
   if (in.is_int() || in.is_big_integer()) return in;
   if (in.is_bool()) return Val(in.as_int());
@@ -380,6 +381,7 @@ Val f_int(Renderer&, const Val& in, const CallArgs& args) {
 
 Val f_float(Renderer&, const Val& in, const CallArgs& args) {
   ArgReader a("float", args, {"default"});
+  if (in.is_undefined()) fail_undefined(in);  // Undefined.__float__ raises
   if (in.is_number()) return Val(in.as_double());
   if (in.is_string()) {
     if (auto d = parse_python_float(in.as_string())) return Val(*d);

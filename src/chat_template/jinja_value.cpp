@@ -213,10 +213,25 @@ void append_repr_items(std::string& out, const Val& v, int depth) {
   }
 }
 
-void append_repr(std::string& out, const Val& v, int depth) {
-  if (depth > static_cast<int>(kMaxValueDepth) * 2) {
-    fail(ErrorCode::limit_exceeded, "values nested deeper than {} levels", kMaxValueDepth);
+// repr() can recurse through objects (a namespace holding a list holding a namespace...), so
+// the nesting is counted per thread across those calls too.
+thread_local int tl_repr_depth = 0;
+
+struct ReprDepthGuard {
+  ReprDepthGuard() {
+    if (++tl_repr_depth > static_cast<int>(kMaxValueDepth) * 2) {
+      --tl_repr_depth;
+      fail(ErrorCode::limit_exceeded, "values nested deeper than {} levels", kMaxValueDepth);
+    }
   }
+  ~ReprDepthGuard() { --tl_repr_depth; }
+  ReprDepthGuard(const ReprDepthGuard&) = delete;
+  ReprDepthGuard& operator=(const ReprDepthGuard&) = delete;
+};
+
+void append_repr(std::string& out, const Val& v, int depth) {
+  ReprDepthGuard guard;
+  (void)depth;
   switch (v.kind()) {
     case Val::Kind::undefined: out += "Undefined"; break;
     case Val::Kind::string: out += python_string_repr(v.as_string()); break;

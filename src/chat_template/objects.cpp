@@ -22,6 +22,12 @@ bool NamespaceObject::set_attr(std::string_view name, Val value) {
 }
 
 std::string NamespaceObject::repr() const {
+  if (in_repr_) return "<Namespace {...}>";
+  in_repr_ = true;
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{in_repr_};
   std::string out = "<Namespace {";
   bool first = true;
   for (const auto& [key, value] : attrs_) {

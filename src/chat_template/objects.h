@@ -22,6 +22,7 @@ class NamespaceObject : public Object {
 
  private:
   Dict attrs_;
+  mutable bool in_repr_ = false;  // Python prints a namespace that contains itself as {...}
 };
 
 // The `loop` variable inside {% for %}.

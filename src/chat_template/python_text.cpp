@@ -224,8 +224,8 @@ std::vector<std::string> split_whitespace(std::string_view text, int64_t maxspli
   skip_space();
   while (pos < text.size()) {
     if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) >= maxsplit) {
-      // The remainder keeps its inner whitespace but loses trailing whitespace.
-      parts.push_back(python_strip(text.substr(pos), std::nullopt, false, true));
+      // The remainder is kept as it is, trailing whitespace included.
+      parts.emplace_back(text.substr(pos));
       return parts;
     }
     size_t start = pos;
@@ -274,7 +274,7 @@ std::vector<std::string> python_rsplit(std::string_view text, const std::optiona
     while (end > 0 && space_before(end, start)) end = start;
     while (end > 0) {
       if (static_cast<int64_t>(parts.size()) >= maxsplit) {
-        parts.push_back(python_strip(text.substr(0, end), std::nullopt, true, false));
+        parts.emplace_back(text.substr(0, end));  // leading whitespace included
         break;
       }
       size_t word_start = end;
