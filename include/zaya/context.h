@@ -61,7 +61,11 @@ class Context {
   // otherwise zaya::Error(out_of_range): clear and prefill again.
   void truncate(int32_t sequence, int64_t length);
 
+  // Requests that the running (or, if none is running, the next) decode stop with
+  // ErrorCode::cancelled. Safe from any thread and from a signal handler.
   void cancel() noexcept { cancel_requested_.store(true, std::memory_order_relaxed); }
+  // Withdraws a cancel() that no decode has consumed yet.
+  void reset_cancel() noexcept { cancel_requested_.store(false, std::memory_order_relaxed); }
   uint64_t skip_count() const noexcept { return skip_count_; }
   // Bytes of weights the last decode streamed (each matrix counted once per decode, experts only
   // when some row chose them): the numerator of the bandwidth roofline.
@@ -70,6 +74,15 @@ class Context {
   const ContextOptions& options() const noexcept { return options_; }
   const Model& model() const noexcept { return *model_; }
   size_t state_bytes(int32_t sequence) const;
+
+  // The complete state of one sequence (caches, CCA conv and delayed-value state, the truncate
+  // ring) as bytes, and back (src/model/sequence_serialization.cpp). The format is versioned,
+  // checksummed and tied to the model's geometry, not to this context: a state loads into any
+  // context over a model of the same geometry. load_state throws zaya::Error (bad_format for
+  // damaged bytes, invalid_argument for another geometry, limit_exceeded for a state longer
+  // than max_context) and leaves the sequence unchanged on error.
+  std::vector<uint8_t> save_state(int32_t sequence) const;
+  void load_state(int32_t sequence, std::span<const uint8_t> bytes);
 
   struct Impl;
 

@@ -98,7 +98,8 @@ std::vector<GenerationResult> Generator::run(std::vector<GenerationRequest> requ
 
   // Prefill all prompts, in chunks of at most max_batch_tokens rows.
   auto t0 = Clock::now();
-  {
+  bool cancelled_in_prefill = false;
+  try {
     std::vector<BatchToken> batch;
     std::vector<size_t> owner;  // for rows with logits: which request
     auto flush = [&] {
@@ -122,6 +123,9 @@ std::vector<GenerationResult> Generator::run(std::vector<GenerationRequest> requ
       }
     }
     flush();
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::cancelled) throw;
+    cancelled_in_prefill = true;  // sequences keep the chunks that completed
   }
   prefill_seconds_ = seconds_since(t0);
 
@@ -141,6 +145,9 @@ std::vector<GenerationResult> Generator::run(std::vector<GenerationRequest> requ
     results[a.index].text += tail;
     if (on_token) on_token(TokenEvent{a.index, token, tail, reason});
   };
+
+  if (cancelled_in_prefill)
+    for (auto& a : active) finish(a, FinishReason::cancelled, -1);
 
   t0 = Clock::now();
   for (;;) {

@@ -3,10 +3,12 @@
 #include "cli.h"
 
 #include <zaya/synth.h>
+#include <zaya/tokenizer.h>
 
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <unistd.h>
 
@@ -27,7 +29,24 @@ int run_synth(zaya::cli::Args& args) {
   o.shard_bytes = static_cast<uint64_t>(args.get_int("shard-mb", 5 * 1024, 1, 1 << 30)) << 20;
   const std::string out = args.require("out");
   const bool quiet = args.flag("quiet");
+  auto tokenizer_path = args.get("tokenizer");
   args.finish();
+  // With a tokenizer, the checkpoint becomes a complete text model: the embedding gets one row
+  // per token id (padded to a multiple of 128, as ZAYA1's 262272 rows are), BOS/EOS come from
+  // the tokenizer files, and those files are copied next to the weights.
+  std::vector<std::filesystem::path> tokenizer_files;
+  if (tokenizer_path) {
+    auto tok = zaya::Tokenizer::load(*tokenizer_path);
+    std::filesystem::path source = *tokenizer_path;
+    std::filesystem::path source_dir = std::filesystem::is_directory(source) ? source : source.parent_path();
+    for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"})
+      if (std::filesystem::exists(source_dir / name)) tokenizer_files.push_back(source_dir / name);
+    if (!std::filesystem::is_directory(source)) tokenizer_files.front() = source;
+    o.geometry.vocab = static_cast<int64_t>((tok.vocab_size() + 127) / 128 * 128);
+    if (tok.bos_token() && tok.bos_token()->id) o.geometry.bos_id = *tok.bos_token()->id;
+    if (tok.eos_token() && tok.eos_token()->id) o.geometry.eos_ids = {*tok.eos_token()->id};
+    if (tok.pad_token() && tok.pad_token()->id) o.geometry.pad_id = *tok.pad_token()->id;
+  }
   const bool tty = isatty(fileno(stderr));
   int last_percent = -1;
   o.progress = [&](uint64_t done, uint64_t total) {
@@ -38,6 +57,10 @@ int run_synth(zaya::cli::Args& args) {
   };
   auto t0 = std::chrono::steady_clock::now();
   zaya::write_synthetic_checkpoint(out, o);
+  for (const auto& file : tokenizer_files) {
+    auto target = std::filesystem::path(out) / (file.filename() == tokenizer_files.front().filename() ? "tokenizer.json" : file.filename().string());
+    std::filesystem::copy_file(file, target, std::filesystem::copy_options::overwrite_existing);
+  }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!quiet) fmt::print(stderr, "{}synth: wrote {} ({} layout) in {:.1f} s\n", tty ? "\n" : "", out, layout, seconds);
   return 0;
@@ -47,5 +70,5 @@ int run_synth(zaya::cli::Args& args) {
 
 ZAYA_CLI_COMMAND("synth",
                  "synth --preset tiny|small|medium|zaya1-8b [--layout native|legacy] [--dtype f32|bf16|f16] [--seed S] "
-                 "[--shard-mb N] --out DIR   random-weight checkpoint",
+                 "[--shard-mb N] [--tokenizer PATH] --out DIR   random-weight checkpoint",
                  {"quiet"}, run_synth);

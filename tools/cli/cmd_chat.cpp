@@ -1,0 +1,119 @@
+// zaya chat --model DIR [--system TEXT] [--hide-reasoning] [--no-think] [--max-tokens N] [sampling flags]
+// An interactive chat in the terminal: history kept, answers streamed, reasoning shown dimmed
+// (or hidden), Ctrl-C stops the current answer (not the program), Ctrl-D or /exit quits.
+#include "cli.h"
+#include "sampling_args.h"
+
+#include <zaya/chat_format.h>
+#include <zaya/chat_output.h>
+#include <zaya/generator.h>
+#include <zaya/tokenizer.h>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <unistd.h>
+
+namespace {
+
+std::atomic<zaya::Context*> g_active_context{nullptr};
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_sigint(int) {
+  g_interrupted.store(true);
+  if (zaya::Context* ctx = g_active_context.load()) ctx->cancel();  // atomic store inside: signal-safe
+}
+
+int run_chat(zaya::cli::Args& args) {
+  const std::string dir = args.require("model");
+  auto system = args.get("system");
+  const bool hide_reasoning = args.flag("hide-reasoning");
+  const bool no_think = args.flag("no-think");
+  const int64_t max_tokens = args.get_int("max-tokens", 1024, 1, 1 << 24);
+  const int64_t max_context = args.get_int("context", 8192, 16, 1 << 24);
+  zaya::GenerationConfig config;
+  config.sampling = zaya::cli::parse_sampling(args);
+  config.max_tokens = max_tokens;
+  zaya::ModelOptions options;
+  options.backend = args.get_or("backend", "auto");
+  const int threads = static_cast<int>(args.get_int("threads", 0, 0, 1024));
+  args.finish();
+
+  auto model = zaya::Model::load(dir, options);
+  auto tokenizer = zaya::Tokenizer::load(dir);
+  zaya::ChatFormatter formatter(tokenizer);
+  zaya::Context ctx(model, {.max_sequences = 1, .max_context = max_context, .threads = threads, .truncate_window = 0});
+  zaya::Generator generator(ctx, &tokenizer);
+  const bool tty = isatty(fileno(stdout));
+  const char* dim = tty ? "\x1b[2m" : "";
+  const char* reset = tty ? "\x1b[0m" : "";
+
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+
+  zaya::Value messages = zaya::Value::array();
+  if (system) messages.as_array().push_back(zaya::Value::object({{"role", "system"}, {"content", *system}}));
+  fmt::print(stderr, "zaya chat: {} ({}). Ctrl-C stops an answer, Ctrl-D or /exit quits.\n", dir, model->info().backend);
+  std::string line;
+  for (;;) {
+    fmt::print("{}> ", tty ? "\n" : "");
+    std::fflush(stdout);
+    g_interrupted.store(false);
+    if (!std::getline(std::cin, line)) break;
+    if (line == "/exit" || line == "/quit") break;
+    if (line.empty()) continue;
+    messages.as_array().push_back(zaya::Value::object({{"role", "user"}, {"content", line}}));
+    zaya::ChatRequest request;
+    request.messages = messages;
+    if (no_think) request.extra.as_object().set("enable_thinking", zaya::Value(false));
+    std::vector<int32_t> prompt;
+    try {
+      prompt = formatter.encode(request);
+    } catch (const zaya::Error& e) {
+      fmt::print(stderr, "error: {}\n", e.what());
+      messages.as_array().pop_back();
+      continue;
+    }
+    ctx.clear(0);
+    ctx.reset_cancel();
+    zaya::ChatOutputParser parser;
+    std::vector<zaya::ChatEvent> events;
+    g_active_context.store(&ctx);
+    auto results = generator.run({zaya::GenerationRequest{0, prompt, nullptr, config}}, [&](const zaya::TokenEvent& e) {
+      events.clear();
+      parser.feed(e.text, events);
+      if (e.finish != zaya::FinishReason::none) parser.finish(events);
+      for (const auto& ev : events) {
+        if (ev.kind == zaya::ChatEventKind::reasoning_delta && !hide_reasoning) fmt::print("{}{}{}", dim, ev.text, reset);
+        else if (ev.kind == zaya::ChatEventKind::content_delta) fmt::print("{}", ev.text);
+        else if (ev.kind == zaya::ChatEventKind::tool_call) fmt::print("\n[tool call: {}]\n", ev.tool_call.name);
+      }
+      std::fflush(stdout);
+      return !g_interrupted.load();
+    });
+    g_active_context.store(nullptr);
+    const auto& r = results[0];
+    if (r.finish == zaya::FinishReason::cancelled) fmt::print(stderr, "\n[stopped]");
+    fmt::print("\n");
+    messages.as_array().push_back(zaya::Value::object({{"role", "assistant"}, {"content", zaya::parse_chat_output(r.text).content}}));
+  }
+  return 0;
+}
+
+std::set<std::string> flags() {
+  auto f = zaya::cli::sampling_flags();
+  f.insert({"hide-reasoning", "no-think"});
+  return f;
+}
+
+}  // namespace
+
+ZAYA_CLI_COMMAND("chat",
+                 std::string("chat --model DIR [--system TEXT] [--hide-reasoning] [--no-think] [--max-tokens N] [--context N] ") +
+                     zaya::cli::kSamplingUsage,
+                 flags(), run_chat);
