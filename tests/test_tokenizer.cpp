@@ -318,9 +318,11 @@ TEST_CASE("gemma3: loading is fast") {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   MESSAGE("tokenizer.json load: " << seconds << " s");
   CHECK(again.vocab_size() == tok->vocab_size());
-  // Generous bound for shared CI machines and sanitizer builds; scripts/bench-tokenizer.sh
-  // reports the real number (the target is < 0.5 s in a release build).
+  // A generous bound for busy shared CI machines (the target is < 0.5 s; scripts/bench-tokenizer.sh
+  // reports the real number). Debug and sanitizer builds only report it.
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   CHECK(seconds < 5.0);
+#endif
 }
 
 TEST_CASE("gemma3: decode-only cases match the reference (byte runs, special tokens, skip flag)") {
@@ -508,6 +510,12 @@ TEST_CASE("malformed tokenizer.json files are bad_format errors that say what is
                "the model vocabulary gives it id 3");
   expect_error(with(R"("id":4,"content":"<s>")", R"("content":"<s>")"), ErrorCode::bad_format, "missing \"id\"");
   expect_error(with(R"("ids":[4])", R"("ids":[99])"), ErrorCode::bad_format, "out of range");
+  {
+    // A template id inside the vocabulary range that no token uses (ids 5..8 are holes here).
+    std::string sparse = with(R"("vocab":{)", R"("vocab":{"c":9,)");
+    sparse.replace(sparse.find(R"("ids":[4])"), 9, R"("ids":[7])");
+    expect_error(sparse, ErrorCode::bad_format, "no token has id 7");
+  }
   expect_error(with(R"({"SpecialToken":{"id":"<s>")", R"({"SpecialToken":{"id":"<t>")"), ErrorCode::bad_format,
                "'<t>' is not in special_tokens");
   expect_error(with(R"("single":[)", R"("single":[{"Sequence":{"id":"B","type_id":0}},)"), ErrorCode::bad_format,
@@ -682,4 +690,63 @@ TEST_CASE("unicode normalization passes the Unicode conformance cases (Normaliza
   std::string out;
   zaya::tokenizer::unicode::normalize("plain ascii", NormalizationForm::nfkc, out);
   CHECK(out == "plain ascii");
+}
+
+TEST_CASE("mutated tokenizer.json files never crash: they load or fail with zaya::Error") {
+  uint32_t state = 99;
+  auto next = [&state] { return state = state * 1664525u + 1013904223u; };
+  const std::string fragments[] = {"{", "}", "[", "]", ",", ":", "\"", "null", "-1", "1e9", "\"a b\"", "\"<s>\"",
+                                   "true", "\\u0000", "\"type\":\"BPE\"", "{\"type\":\"Sequence\",\"decoders\":[]}"};
+  int loaded = 0, rejected = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string json = tiny_json;
+    const int edits = 1 + static_cast<int>(next() % 3);
+    for (int e = 0; e < edits; ++e) {
+      const size_t pos = (next() >> 3) % json.size();
+      switch ((next() >> 9) % 3) {
+        case 0: json.erase(pos, 1 + (next() >> 5) % 8); break;
+        case 1: json.insert(pos, fragments[(next() >> 6) % std::size(fragments)]); break;
+        default: json[pos] = static_cast<char>(32 + (next() >> 11) % 95); break;
+      }
+      if (json.empty()) json = "{";
+    }
+    try {
+      const zaya::Tokenizer tok = zaya::Tokenizer::from_json(json);
+      ++loaded;
+      try {
+        const std::vector<int32_t> ids = tok.encode("ab <s>xa b");
+        (void)tok.decode(ids);
+      } catch (const zaya::Error&) {
+      }
+    } catch (const zaya::Error&) {
+      ++rejected;
+    }
+  }
+  MESSAGE("mutations: " << loaded << " loaded, " << rejected << " rejected");
+  CHECK(loaded + rejected == 3000);
+  CHECK(rejected > 0);
+}
+
+TEST_CASE("decoder chains whose end can still change are streamed by holding everything until finish") {
+  // Fuse then strip one trailing space: the last character is only known at the end.
+  const zaya::Tokenizer tok = zaya::Tokenizer::from_json(
+      with(R"("decoder":null)", R"("decoder":{"type":"Sequence","decoders":[{"type":"Fuse"},{"type":"Strip","content":"b","start":1,"stop":1}]})"));
+  const std::vector<int32_t> ids = {2, 1, 3, 2};  // "b" "a" "ab" "b" -> fused "baabb" -> stripped "aab"
+  CHECK(tok.decode(ids) == "aab");
+  zaya::StreamingDecoder stream(tok);
+  for (int32_t id : ids) CHECK(stream.push(id).empty());
+  CHECK(stream.finish() == "aab");
+  // finish() resets: the next sequence starts fresh.
+  CHECK(stream.push(2).empty());
+  CHECK(stream.finish().empty());  // "b" -> both ends stripped
+
+  // Without the trailing strip the same chain streams token by token.
+  const zaya::Tokenizer streaming = zaya::Tokenizer::from_json(
+      with(R"("decoder":null)", R"("decoder":{"type":"Sequence","decoders":[{"type":"Fuse"},{"type":"Strip","content":"b","start":1,"stop":0}]})"));
+  zaya::StreamingDecoder stream2(streaming);
+  CHECK(stream2.push(2).empty());  // the leading "b" is stripped
+  CHECK(stream2.push(1) == "a");
+  CHECK(stream2.push(2) == "b");   // not leading any more
+  CHECK(stream2.finish().empty());
+  CHECK(streaming.decode(std::vector<int32_t>{2, 1, 2}) == "ab");
 }

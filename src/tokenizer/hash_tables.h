@@ -82,7 +82,22 @@ class StringIdMap {
 
   int32_t find(std::string_view key) const noexcept {
     if (slots_.empty()) return -1;
-    for (size_t i = hash_bytes(key) & mask_;; i = (i + 1) & mask_) {
+    const size_t start = hash_bytes(key) & mask_;
+    if (key.size() <= inline_capacity) {
+      // Inline keys are zero-padded, so comparing three words replaces a memcmp call per probe.
+      uint64_t words[3] = {0, 0, 0};
+      std::memcpy(words, key.data(), key.size());
+      for (size_t i = start;; i = (i + 1) & mask_) {
+        const Slot& slot = slots_[i];
+        if (slot.id < 0) return -1;
+        if (slot.size == key.size()) {
+          uint64_t stored[3];
+          std::memcpy(stored, slot.inline_key, sizeof(stored));
+          if (((stored[0] ^ words[0]) | (stored[1] ^ words[1]) | (stored[2] ^ words[2])) == 0) return slot.id;
+        }
+      }
+    }
+    for (size_t i = start;; i = (i + 1) & mask_) {
       const Slot& slot = slots_[i];
       if (slot.id < 0) return -1;
       if (slot.matches(key)) return slot.id;

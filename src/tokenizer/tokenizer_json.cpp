@@ -264,7 +264,10 @@ std::unique_ptr<Decoder> parse_decoder(element e, const std::string& path) {
 int32_t checked_token_id(int64_t id, const Tokenizer::Impl& impl, const std::string& path) {
   if (id < 0 || static_cast<uint64_t>(id) >= impl.vocab_size)
     bad(path, fmt::format("token id {} is out of range (vocabulary size {})", id, impl.vocab_size));
-  return static_cast<int32_t>(id);
+  const int32_t id32 = static_cast<int32_t>(id);
+  if (impl.added_index[static_cast<size_t>(id32)] < 0 && !impl.model.has_id(id32))
+    bad(path, fmt::format("no token has id {}", id));
+  return id32;
 }
 
 std::unique_ptr<PostProcessor> parse_post_processor(element e, const std::string& path, const Tokenizer::Impl& impl) {
