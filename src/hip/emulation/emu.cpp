@@ -1,0 +1,453 @@
+// src/hip/emulation/emu.cpp - fibers, barriers, shared memory and wavefront shuffles for the
+// CPU emulation of HIP kernels (see emu.h).
+#include "emu.h"
+
+#include <zaya/error.h>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
+
+// ---- context switch ----------------------------------------------------------------------------
+#if defined(__x86_64__)
+// zaya_emu_switch(save, load): pushes the callee-saved registers and the SSE/x87 control words
+// on the current stack, stores the stack pointer in *save, switches to `load` and pops there.
+extern "C" void zaya_emu_switch(void** save_sp, void* load_sp);
+extern "C" void zaya_emu_fiber_start();
+extern "C" __attribute__((visibility("hidden"), used, noreturn)) void zaya_emu_fiber_entry(void* fiber);
+asm(R"(
+  .text
+  .globl zaya_emu_switch
+  .hidden zaya_emu_switch
+  .type zaya_emu_switch,@function
+zaya_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size zaya_emu_switch, .-zaya_emu_switch
+
+  .globl zaya_emu_fiber_start
+  .hidden zaya_emu_fiber_start
+  .type zaya_emu_fiber_start,@function
+zaya_emu_fiber_start:
+  movq %r12, %rdi
+  andq $-16, %rsp
+  call zaya_emu_fiber_entry
+  ud2
+  .size zaya_emu_fiber_start, .-zaya_emu_fiber_start
+)");
+#endif
+
+namespace zaya::emu {
+namespace {
+
+constexpr size_t kStackBytes = 128 * 1024;
+
+enum class Status : uint8_t { runnable, block_barrier, warp_barrier, done };
+
+struct Block;
+
+struct Fiber {
+  void* sp = nullptr;
+  Block* block = nullptr;
+  ThreadState state;
+  unsigned linear = 0;  // thread index within the block
+  Status status = Status::runnable;
+  size_t shared_cursor = 0;
+#if !defined(__x86_64__)
+  ucontext_t ctx;
+#endif
+};
+
+struct Block {
+  std::vector<Fiber> fibers;
+  alignas(64) std::byte shared[kSharedBytes];
+  size_t static_limit = 0;  // kSharedBytes - dynamic bytes
+  size_t shared_used = 0;
+  std::byte* dynamic = nullptr;
+  std::vector<uint64_t> exchange;  // [threads] shuffle slots
+  std::vector<uint8_t> exchange_valid;
+  void* scheduler_sp = nullptr;
+#if !defined(__x86_64__)
+  ucontext_t scheduler_ctx;
+#endif
+  KernelBody body = nullptr;
+  const void* closure = nullptr;
+  const char* kernel = "";
+  std::exception_ptr error;
+  std::string fault;  // emulator-detected misuse, reported after the block
+};
+
+struct Host {
+  int warp_size = 64;
+  Stats stats;
+  std::byte* stacks = nullptr;  // kMaxBlockThreads stacks, each with a guard page below
+  size_t stack_stride = 0;
+  Block* block = nullptr;
+  Fiber* fiber = nullptr;
+  std::unique_ptr<Block> block_storage;
+  ~Host() {
+    if (stacks) munmap(stacks, stack_stride * kMaxBlockThreads);
+  }
+};
+
+thread_local Host t_host;
+
+std::byte* stack_of(unsigned i) {
+  Host& h = t_host;
+  if (!h.stacks) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    h.stack_stride = kStackBytes + page;
+    void* p = mmap(nullptr, h.stack_stride * kMaxBlockThreads, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) fail(ErrorCode::out_of_memory, "hip emulation: cannot map fiber stacks");
+    h.stacks = static_cast<std::byte*>(p);
+    for (unsigned k = 0; k < kMaxBlockThreads; ++k) mprotect(h.stacks + k * h.stack_stride, page, PROT_NONE);
+  }
+  return h.stacks + i * h.stack_stride + (h.stack_stride - kStackBytes);
+}
+
+[[noreturn]] void fiber_main(Fiber* f) {
+  Block* b = f->block;
+  try {
+    b->body(b->closure);
+  } catch (...) {
+    if (!b->error) b->error = std::current_exception();
+  }
+  f->status = Status::done;
+  b->exchange_valid[f->linear] = 0;  // a returned lane has nothing to shuffle
+#if defined(__x86_64__)
+  zaya_emu_switch(&f->sp, b->scheduler_sp);
+#else
+  swapcontext(&f->ctx, &b->scheduler_ctx);
+#endif
+  __builtin_trap();
+}
+
+#if !defined(__x86_64__)
+void ucontext_entry(unsigned lo, unsigned hi) {
+  fiber_main(reinterpret_cast<Fiber*>((static_cast<uintptr_t>(hi) << 32) | lo));
+}
+#endif
+
+void prepare(Fiber& f, unsigned i) {
+  std::byte* stack = stack_of(i);
+#if defined(__x86_64__)
+  auto top = reinterpret_cast<uintptr_t>(stack + kStackBytes) & ~uintptr_t(15);
+  auto* sp = reinterpret_cast<uint64_t*>(top) - 8;
+  sp[0] = 0x1F80u | (uint64_t(0x037Fu) << 32);  // default MXCSR, x87 control word
+  sp[1] = sp[2] = sp[3] = 0;                     // r15 r14 r13
+  sp[4] = reinterpret_cast<uint64_t>(&f);        // r12: the fiber, handed to fiber_entry
+  sp[5] = sp[6] = 0;                             // rbx rbp
+  sp[7] = reinterpret_cast<uint64_t>(&zaya_emu_fiber_start);
+  f.sp = sp;
+#else
+  getcontext(&f.ctx);
+  f.ctx.uc_stack.ss_sp = stack;
+  f.ctx.uc_stack.ss_size = kStackBytes;
+  f.ctx.uc_link = nullptr;
+  const auto p = reinterpret_cast<uintptr_t>(&f);
+  makecontext(&f.ctx, reinterpret_cast<void (*)()>(&ucontext_entry), 2, static_cast<unsigned>(p & 0xffffffffu),
+              static_cast<unsigned>(p >> 32));
+#endif
+}
+
+void resume(Block& b, Fiber& f) {
+  t_state = f.state;
+  t_host.fiber = &f;
+  ++t_host.stats.switches;
+#if defined(__x86_64__)
+  zaya_emu_switch(&b.scheduler_sp, f.sp);
+#else
+  swapcontext(&b.scheduler_ctx, &f.ctx);
+#endif
+  t_host.fiber = nullptr;
+}
+
+void yield_to_scheduler() {
+  Fiber* f = t_host.fiber;
+#if defined(__x86_64__)
+  zaya_emu_switch(&f->sp, f->block->scheduler_sp);
+#else
+  swapcontext(&f->ctx, &f->block->scheduler_ctx);
+#endif
+}
+
+Fiber& current_fiber(const char* what) {
+  if (!t_host.fiber) fail(ErrorCode::internal, "hip emulation: {} called outside a kernel", what);
+  return *t_host.fiber;
+}
+
+// Runs one block to completion; a synchronisation error sets b.fault.
+void run_block(Block& b, unsigned threads) {
+  const unsigned warp = static_cast<unsigned>(t_host.warp_size);
+  const unsigned warps = (threads + warp - 1) / warp;
+  for (;;) {
+    for (unsigned i = 0; i < threads; ++i) {
+      Fiber& f = b.fibers[i];
+      if (f.status != Status::runnable) continue;
+      resume(b, f);
+      if (b.error || !b.fault.empty()) return;
+    }
+    unsigned live = 0, at_block = 0, at_warp = 0;
+    for (unsigned i = 0; i < threads; ++i) {
+      const Status s = b.fibers[i].status;
+      live += s != Status::done;
+      at_block += s == Status::block_barrier;
+      at_warp += s == Status::warp_barrier;
+    }
+    if (live == 0) return;
+    // After a pass every live thread waits at __syncthreads() or at a shuffle.
+    bool released = false;
+    if (at_warp == 0) {
+      if (live != threads) {
+        b.fault = fmt::format("{} of {} threads wait at __syncthreads() while {} have returned (a barrier in divergent code)",
+                              at_block, threads, threads - live);
+        return;
+      }
+      ++t_host.stats.barriers;
+      for (unsigned i = 0; i < threads; ++i) b.fibers[i].status = Status::runnable;
+      continue;
+    }
+    for (unsigned w = 0; w < warps; ++w) {
+      const unsigned lo = w * warp, hi = std::min(threads, lo + warp);
+      unsigned waiting = 0, done = 0;
+      for (unsigned i = lo; i < hi; ++i) {
+        waiting += b.fibers[i].status == Status::warp_barrier;
+        done += b.fibers[i].status == Status::done;
+      }
+      if (waiting == 0 || waiting + done != hi - lo) continue;  // some lanes wait at __syncthreads
+      for (unsigned i = lo; i < hi; ++i)
+        if (b.fibers[i].status == Status::warp_barrier) b.fibers[i].status = Status::runnable;
+      released = true;
+    }
+    if (!released) {
+      b.fault = fmt::format("deadlock: {} threads at __syncthreads(), {} at a wavefront shuffle, {} returned "
+                            "(a shuffle or barrier in divergent code)",
+                            at_block, at_warp, threads - live);
+      return;
+    }
+  }
+}
+
+void wait_at_warp_barrier() {
+  Fiber& f = *t_host.fiber;
+  f.status = Status::warp_barrier;
+  yield_to_scheduler();
+}
+
+struct Allocations {
+  std::mutex mutex;
+  std::map<uintptr_t, size_t> live;  // begin -> bytes
+};
+Allocations& allocations() {
+  static Allocations a;
+  return a;
+}
+
+}  // namespace
+
+}  // namespace zaya::emu
+
+#if defined(__x86_64__)
+extern "C" void zaya_emu_fiber_entry(void* fiber) { zaya::emu::fiber_main(static_cast<zaya::emu::Fiber*>(fiber)); }
+#endif
+
+namespace zaya::emu {
+
+void set_wavefront_size(int size) {
+  if (size != 32 && size != 64) fail(ErrorCode::invalid_argument, "hip emulation: wavefront size {} (expected 32 or 64)", size);
+  t_host.warp_size = size;
+}
+
+int wavefront_size() noexcept { return t_host.warp_size; }
+
+Stats stats() noexcept { return t_host.stats; }
+void reset_stats() noexcept { t_host.stats = {}; }
+
+void sync_threads() {
+  Fiber& f = current_fiber("__syncthreads()");
+  f.status = Status::block_barrier;
+  yield_to_scheduler();
+  // A new phase starts: nothing to reset; shared declarations keep their slots.
+}
+
+void* shared_alloc(size_t bytes, size_t align) {
+  Fiber& f = current_fiber("a __shared__ declaration");
+  Block& b = *f.block;
+  size_t offset = (f.shared_cursor + align - 1) / align * align;
+  if (offset + bytes > b.static_limit) {
+    if (b.fault.empty())
+      b.fault = fmt::format("static shared memory of {} bytes (plus {} dynamic) exceeds the {} bytes of a workgroup",
+                            offset + bytes, kSharedBytes - b.static_limit, kSharedBytes);
+    // Keep the kernel memory-safe until the scheduler reports the fault.
+    static thread_local std::vector<std::byte> spill;
+    spill.assign(bytes + align, std::byte{0});
+    return spill.data();
+  }
+  f.shared_cursor = offset + bytes;
+  b.shared_used = std::max(b.shared_used, f.shared_cursor);
+  return b.shared + offset;
+}
+
+void* dynamic_shared() noexcept { return t_host.fiber ? t_host.fiber->block->dynamic : nullptr; }
+
+uint64_t shuffle_bits(uint64_t bits, int mode, int arg) {
+  Fiber& f = current_fiber("a wavefront shuffle");
+  Block& b = *f.block;
+  ++t_host.stats.shuffles;
+  const int width = t_host.warp_size;
+  const int self = static_cast<int>(f.linear % static_cast<unsigned>(width));
+  const unsigned base = f.linear - static_cast<unsigned>(self);
+  b.exchange[f.linear] = bits;
+  b.exchange_valid[f.linear] = 1;
+  wait_at_warp_barrier();
+  int index = self;
+  switch (mode) {
+    case 0: index = arg & (width - 1); break;  // __shfl(v, src): src modulo the width
+    case 1: {                                   // __shfl_xor
+      index = self ^ arg;
+      if (index >= ((self + width) & ~(width - 1))) index = self;
+      break;
+    }
+    case 2:  // __shfl_down
+      index = (self + arg >= width) ? self : self + arg;
+      break;
+    default: break;
+  }
+  const unsigned src = base + static_cast<unsigned>(index);
+  uint64_t out = bits;
+  if (src >= b.fibers.size() || src >= f.state.block_dim.x * f.state.block_dim.y * f.state.block_dim.z ||
+      !b.exchange_valid[src]) {
+    if (b.fault.empty())
+      b.fault = fmt::format("thread {} shuffles from lane {} of its wavefront, which does not exist or has returned", f.linear,
+                            index);
+  } else {
+    out = b.exchange[src];
+  }
+  wait_at_warp_barrier();
+  return out;
+}
+
+void launch_erased(const char* name, dim3 grid, dim3 block, size_t dynamic_shared_bytes, KernelBody body,
+                   const void* closure) {
+  if (t_host.fiber) fail(ErrorCode::internal, "hip emulation: kernel {} launched from inside a kernel", name);
+  const uint64_t threads64 = uint64_t(block.x) * block.y * block.z;
+  if (threads64 == 0 || threads64 > kMaxBlockThreads)
+    fail(ErrorCode::internal, "hip emulation: kernel {} launched with {}x{}x{} threads per block (1..{})", name, block.x, block.y,
+         block.z, kMaxBlockThreads);
+  if (dynamic_shared_bytes > kSharedBytes)
+    fail(ErrorCode::internal, "hip emulation: kernel {} asks for {} bytes of dynamic shared memory (at most {})", name,
+         dynamic_shared_bytes, kSharedBytes);
+  const unsigned threads = static_cast<unsigned>(threads64);
+  Host& h = t_host;
+  ++h.stats.launches;
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
+  if (!h.block_storage) h.block_storage = std::make_unique<Block>();
+  Block& b = *h.block_storage;
+  b.fibers.assign(threads, Fiber{});
+  b.exchange.assign(threads, 0);
+  b.exchange_valid.assign(threads, 0);
+  b.body = body;
+  b.closure = closure;
+  b.kernel = name;
+  b.static_limit = kSharedBytes - dynamic_shared_bytes;
+  b.dynamic = b.shared + b.static_limit;
+  for (unsigned bz = 0; bz < grid.z; ++bz)
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx) {
+        ++h.stats.blocks;
+        h.stats.threads += threads;
+        b.shared_used = 0;
+        b.error = nullptr;
+        b.fault.clear();
+        std::fill(b.exchange_valid.begin(), b.exchange_valid.end(), uint8_t{0});
+        // Shared memory starts as garbage on a GPU: poison it so kernels cannot rely on zeros.
+        std::memset(b.shared, 0xFF, sizeof(b.shared));
+        for (unsigned i = 0; i < threads; ++i) {
+          Fiber& f = b.fibers[i];
+          f = Fiber{};
+          f.block = &b;
+          f.linear = i;
+          f.state.thread_idx = dim3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
+          f.state.block_idx = dim3(bx, by, bz);
+          f.state.block_dim = block;
+          f.state.grid_dim = grid;
+          f.state.warp_size = h.warp_size;
+          prepare(f, i);
+        }
+        run_block(b, threads);
+        if (b.error) std::rethrow_exception(b.error);
+        if (!b.fault.empty())
+          fail(ErrorCode::internal, "hip emulation: kernel {} block ({},{},{}): {}", name, bx, by, bz, b.fault);
+      }
+}
+
+void* device_malloc(size_t bytes) {
+  const size_t rounded = std::max<size_t>((bytes + 63) / 64 * 64, 64);
+  void* p = std::aligned_alloc(64, rounded);
+  if (!p) fail(ErrorCode::out_of_memory, "hip emulation: cannot allocate {} bytes", bytes);
+  std::memset(p, 0xFF, rounded);
+  auto& a = allocations();
+  std::lock_guard lock(a.mutex);
+  a.live[reinterpret_cast<uintptr_t>(p)] = bytes;
+  return p;
+}
+
+void device_free(void* p) noexcept {
+  if (!p) return;
+  auto& a = allocations();
+  {
+    std::lock_guard lock(a.mutex);
+    a.live.erase(reinterpret_cast<uintptr_t>(p));
+  }
+  std::free(p);
+}
+
+void check_device_range(const void* p, size_t bytes, const char* what) {
+  if (bytes == 0) return;
+  auto& a = allocations();
+  std::lock_guard lock(a.mutex);
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  auto it = a.live.upper_bound(addr);
+  if (it != a.live.begin()) {
+    --it;
+    if (addr >= it->first && addr + bytes <= it->first + it->second) return;
+  }
+  fail(ErrorCode::internal, "hip emulation: {} of {} bytes at {} is not inside a device allocation", what, bytes, p);
+}
+
+size_t live_allocations() noexcept {
+  auto& a = allocations();
+  std::lock_guard lock(a.mutex);
+  return a.live.size();
+}
+
+}  // namespace zaya::emu
