@@ -90,8 +90,60 @@ void check_golden_file(const std::string& path, size_t expected_cases) {
   MESSAGE(path << ": " << passed << "/" << cases.size() << " golden cases match");
 }
 
+// feature_cases.jsonl (tools/chat_template/generate_cases.py): each case has `variables` and
+// either the exact `output` or the `error` and `error_type` Python jinja2 raised.
+void check_feature_file(const std::string& path) {
+  std::vector<zaya::Value> cases = read_jsonl(path);
+  REQUIRE(cases.size() > 100);
+  size_t passed = 0;
+  for (const zaya::Value& test_case : cases) {
+    std::string label = test_case.find("template_name")->as_string() + " case " + test_case.find("case")->to_json();
+    const std::string& source = test_case.find("template")->as_string();
+    CAPTURE(label);
+    CAPTURE(source);
+    zaya::RenderOptions options;
+    options.now = fixed_now();
+    std::string output, error;
+    zaya::ErrorCode code = zaya::ErrorCode::ok;
+    try {
+      output = zaya::ChatTemplate::parse(source).render(*test_case.find("variables"), options);
+    } catch (const zaya::Error& e) {
+      code = e.code();
+      error = e.what();
+    }
+    if (const zaya::Value* expected = test_case.find("output")) {
+      CHECK_MESSAGE(code == zaya::ErrorCode::ok, label << " raised: " << error);
+      CHECK_MESSAGE(output == expected->as_string(), label << " rendered differently");
+      passed += code == zaya::ErrorCode::ok && output == expected->as_string();
+      continue;
+    }
+    const std::string& expected_error = test_case.find("error")->as_string();
+    const std::string& error_type = test_case.find("error_type")->as_string();
+    CAPTURE(expected_error);
+    CAPTURE(error);
+    bool ok = false;
+    if (error_type == "TemplateError") {
+      // raise_exception(): the template's own message, unchanged.
+      ok = code == zaya::ErrorCode::template_error && error == expected_error;
+    } else if (error_type == "OverflowError") {
+      ok = code == zaya::ErrorCode::limit_exceeded && error.find(expected_error) != std::string::npos;
+    } else if (error_type == "TemplateSyntaxError" || error_type == "SyntaxError") {
+      ok = code == zaya::ErrorCode::template_error && error.rfind("template syntax error", 0) == 0;
+    } else {
+      ok = code == zaya::ErrorCode::template_error && error.find(expected_error) != std::string::npos;
+    }
+    CHECK_MESSAGE(ok, label << ": expected " << error_type << " '" << expected_error << "', got '" << error << "'");
+    passed += ok;
+  }
+  MESSAGE(path << ": " << passed << "/" << cases.size() << " feature cases match");
+}
+
 }  // namespace
 
 TEST_CASE("chat templates render byte for byte like transformers (cases.jsonl)") {
   check_golden_file(ZAYA_TEST_DATA_DIR "/chat-templates/cases.jsonl", 24);
+}
+
+TEST_CASE("template features render like jinja2 in HF's environment (feature_cases.jsonl)") {
+  check_feature_file(ZAYA_TEST_DATA_DIR "/chat-templates/feature_cases.jsonl");
 }
