@@ -48,7 +48,7 @@ namespace zaya {
 
 class Model;
 class Tokenizer;
-class ChatTemplate;
+class ChatFormatter;
 class Context;
 
 namespace rsa {
@@ -409,7 +409,7 @@ class ModelEngine : public Engine {
  private:
   std::shared_ptr<const Model> model_;
   std::shared_ptr<const Tokenizer> tokenizer_;
-  std::unique_ptr<ChatTemplate> template_;
+  std::unique_ptr<ChatFormatter> formatter_;  // null without a chat template
   ModelEngineOptions options_;
   ThinkMarkers markers_;
   std::vector<int32_t> special_ids_;  // sorted

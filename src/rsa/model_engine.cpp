@@ -1,7 +1,7 @@
 // src/rsa/model_engine.cpp - the real RSA engine: a stage is one zaya::Context holding one
 // sequence per candidate (plus the prefilled question in round 0), decoded in lock step by
 // zaya::Generator, in waves when the caller's memory budget cannot hold every cache at once.
-#include <zaya/chat_template.h>
+#include <zaya/chat_format.h>
 #include <zaya/context.h>
 #include <zaya/error.h>
 #include <zaya/generator.h>
@@ -40,8 +40,7 @@ ModelEngine::ModelEngine(std::shared_ptr<const Model> model, std::shared_ptr<con
   if (c.bos_id >= 0) special.push_back(static_cast<int32_t>(c.bos_id));
   if (c.pad_id >= 0) special.push_back(static_cast<int32_t>(c.pad_id));
   if (tokenizer_) {
-    if (!tokenizer_->chat_template().empty())
-      template_ = std::make_unique<ChatTemplate>(ChatTemplate::parse(tokenizer_->chat_template()));
+    if (!tokenizer_->chat_template().empty()) formatter_ = std::make_unique<ChatFormatter>(*tokenizer_);
     markers_.open = tokenizer_->token_to_id("<think>");
     markers_.close = tokenizer_->token_to_id("</think>");
     const size_t vocab = tokenizer_->vocab_size();
@@ -67,20 +66,12 @@ ModelEngine::~ModelEngine() = default;
 
 std::vector<int32_t> ModelEngine::render_user_prompt(std::string_view text) {
   if (!tokenizer_) fail(ErrorCode::unsupported, "rsa: text prompts need a tokenizer (this model has none; give prompt ids)");
-  if (!template_) fail(ErrorCode::unsupported, "rsa: the tokenizer has no chat template to render prompts with");
-  Value messages = Value::array({Value::object({{"role", Value("user")}, {"content", Value(text)}})});
-  Value extra = Value::object();
-  auto add_token = [&](const char* name, const std::optional<SpecialToken>& token) {
-    if (token) extra[name] = Value(token->text);
-  };
-  add_token("bos_token", tokenizer_->bos_token());
-  add_token("eos_token", tokenizer_->eos_token());
-  add_token("pad_token", tokenizer_->pad_token());
-  add_token("unk_token", tokenizer_->unk_token());
-  if (options_.enable_thinking) extra["enable_thinking"] = Value(*options_.enable_thinking);
-  const std::string rendered = template_->render_chat(messages, Value(), true, extra);
-  // The template writes the special tokens itself (as transformers' apply_chat_template).
-  return tokenizer_->encode(rendered, false);
+  if (!formatter_) fail(ErrorCode::unsupported, "rsa: the tokenizer has no chat template to render prompts with");
+  ChatRequest request;
+  request.messages = Value::array({Value::object({{"role", Value("user")}, {"content", Value(text)}})});
+  request.add_generation_prompt = true;
+  if (options_.enable_thinking) request.extra["enable_thinking"] = Value(*options_.enable_thinking);
+  return formatter_->encode(request);
 }
 
 std::string ModelEngine::detokenize(std::span<const int32_t> ids) const {
