@@ -5,6 +5,7 @@
 #include <zaya/tokenizer.h>
 #include <zaya/utf8.h>
 
+#include "tokenizer/pre_tokenizers.h"
 #include "tokenizer/unicode.h"
 
 #include <doctest/doctest.h>
@@ -749,4 +750,38 @@ TEST_CASE("decoder chains whose end can still change are streamed by holding eve
   CHECK(stream2.push(2) == "b");   // not leading any more
   CHECK(stream2.finish().empty());
   CHECK(streaming.decode(std::vector<int32_t>{2, 1, 2}) == "ab");
+}
+
+TEST_CASE("the hand-written GPT-2 / Llama 3 / Qwen 2 split regexes cut text like the reference") {
+  using zaya::tokenizer::WordRegexPattern;
+  const WordRegexPattern gpt2(WordRegexPattern::Flavor::gpt2), llama3(WordRegexPattern::Flavor::llama3),
+      qwen2(WordRegexPattern::Flavor::qwen2);
+  std::istringstream lines(zaya::test::read_file(std::string(ZAYA_TEST_DATA_DIR) + "/tokenizer/word_regex_cases.jsonl"));
+  std::string line;
+  simdjson::dom::parser parser;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    simdjson::dom::object o;
+    REQUIRE(!parser.parse(line).get(o));
+    const std::string regex = zaya::test::string_of(o, "regex");
+    const std::string text = zaya::test::string_of(o, "text");
+    std::vector<std::string> expected;
+    simdjson::dom::array pieces;
+    REQUIRE(!o["pieces"].get(pieces));
+    for (simdjson::dom::element piece : pieces) expected.emplace_back(piece.get_string().value_unsafe());
+    const WordRegexPattern& pattern = regex == "gpt2" ? gpt2 : regex == "llama3" ? llama3 : qwen2;
+    std::vector<zaya::tokenizer::ByteRange> ranges;
+    zaya::tokenizer::split_text(text, pattern, zaya::tokenizer::SplitBehavior::isolated, false, ranges);
+    std::vector<std::string> actual;
+    for (const auto& r : ranges) actual.push_back(text.substr(r.begin, r.end - r.begin));
+    CAPTURE(regex);
+    CAPTURE(text);
+    CHECK(actual == expected);
+    ++count;
+  }
+  CHECK(count == 1200);
+  // The patterns are recognized exactly as tokenizer.json spells them, and nothing else is.
+  CHECK(WordRegexPattern::recognize(R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)") != nullptr);
+  CHECK(WordRegexPattern::recognize(R"(\s+)") == nullptr);
 }

@@ -9,6 +9,7 @@
 //   mini_sp_model.json         a small SentencePiece-style BPE model cut out of Gemma 3's
 //   mini_byte_level_model.json the same vocabulary in GPT-2's byte-level alphabet ("a b" merges)
 //   mini_affix_model.json      a hand-made BPE with continuing_subword_prefix / end_of_word_suffix
+//   word_regex_cases.jsonl     how the GPT-2 / Llama 3 / Qwen 2 split regexes cut random tricky text
 //   synthetic_variants.jsonl   tokenizers built from those models with other normalizers,
 //                              pre-tokenizers, decoders, post-processors and added tokens, with
 //                              the reference's ids / decodes for a shared list of texts.
@@ -289,3 +290,30 @@ for (const v of variants) {
     model, normalizer, pre_tokenizer, post_processor, decoder, cases });
 }
 writeJsonl('synthetic_variants.jsonl', rows);
+
+// ---------------------------------------------------------------------------------------------
+// 3. The split regexes zaya matches by hand, on random strings of tricky characters.
+{
+  const pool = ['a', 'Z', 'é', 'ß', '中', 'ش', 'ſ', 'K', '\u0301', '\u0903', '0', '7', '٣', '²', 'Ⅻ', '½', ' ', '  ', '\t', '\n',
+    '\r', '\r\n', '\u00a0', '\u2028', '\u3000', '\u0085', '\u200b', '\u000b', "'", "'s", "'S", "'ll", "'LL", "'Re", "'ve", "'d",
+    "'m", "'t", "'x", '.', ',', '!', '-', '_', '"', '(', '😀', '👍🏽', '\u{10FFFD}', '#', '$', 'x1', 'ab'];
+  let state = 4242;  // xorshift32
+  const next = () => ((state ^= state << 13), (state ^= state >>> 17), (state ^= state << 5), (state >>>= 0), state);
+  const texts = [];
+  for (let i = 0; i < 400; i++) {
+    let text = '';
+    const length = next() % 16;
+    for (let j = 0; j < length; j++) text += pool[next() % pool.length];
+    texts.push(text);
+  }
+  const regexes = { gpt2: gpt2Regex, llama3: llama3Regex, qwen2: qwen2Regex };
+  const rows = [];
+  for (const [name, regex] of Object.entries(regexes)) {
+    const json = JSON.parse(assemble(variants.find((v) => v.name === 'gemma_style')));
+    json.normalizer = null;
+    json.pre_tokenizer = { type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false };
+    const pre = tk.Tokenizer.fromString(JSON.stringify(json)).getPreTokenizer();
+    for (const text of texts) rows.push({ regex: name, text, pieces: pre.preTokenizeString(text).map(([piece]) => piece) });
+  }
+  writeJsonl('word_regex_cases.jsonl', rows);
+}
