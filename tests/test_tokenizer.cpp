@@ -83,8 +83,11 @@ std::vector<Case> read_cases(const std::filesystem::path& path) {
   return cases;
 }
 
+// ZAYA_GEMMA3_TOKENIZER, else where scripts/fetch-tokenizer.sh puts it (${ZAYA_CACHE_DIR:-<repo>/.cache}).
 std::filesystem::path gemma3_tokenizer_path() {
   if (const char* env = std::getenv("ZAYA_GEMMA3_TOKENIZER"); env && *env) return env;
+  if (const char* cache = std::getenv("ZAYA_CACHE_DIR"); cache && *cache)
+    return std::filesystem::path(cache) / "gemma3" / "tokenizer.json";
   return std::filesystem::path(ZAYA_SOURCE_DIR) / ".cache" / "gemma3" / "tokenizer.json";
 }
 
