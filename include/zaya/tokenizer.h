@@ -7,6 +7,14 @@
 // BOS/EOS-style special tokens. Anything in a tokenizer.json that zaya does not implement is
 // rejected at load time with ErrorCode::unsupported rather than silently producing other ids.
 //
+// Supported: model BPE (byte_fallback, fuse_unk, ignore_merges, unk_token, continuing_subword_prefix,
+// end_of_word_suffix; merges as "a b" or ["a", "b"]); added tokens with special / single_word /
+// lstrip / rstrip / normalized; normalizers Replace (literal), Prepend, Strip, NFC, NFD, NFKC, NFKD,
+// Sequence; pre-tokenizers Split (literal, or the GPT-2 / Llama 3 / Qwen 2 word regexes, every
+// behavior, invert), Metaspace, ByteLevel, Digits, Sequence; post-processors TemplateProcessing,
+// ByteLevel, RobertaProcessing, BertProcessing, Sequence; decoders Replace (literal), ByteFallback,
+// Fuse, Strip, Metaspace, ByteLevel, Sequence.
+//
 // A Tokenizer is immutable after loading; copies share the loaded data, and concurrent
 // encode/decode calls from several threads are safe.
 #pragma once
