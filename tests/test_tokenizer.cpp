@@ -788,3 +788,49 @@ TEST_CASE("the hand-written GPT-2 / Llama 3 / Qwen 2 split regexes cut text like
   CHECK(WordRegexPattern::recognize(R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)") != nullptr);
   CHECK(WordRegexPattern::recognize(R"(\s+)") == nullptr);
 }
+
+// --- the CLI (tools/cli/cmd_tokenize.cpp) ----------------------------------------------------------
+
+TEST_CASE("zaya tokenize / detokenize round-trip JSON lines") {
+  namespace fs = std::filesystem;
+  if (!fs::exists(ZAYA_CLI_PATH)) {
+    const char* ci = std::getenv("CI");
+    if (ci && std::string(ci) == "true") FAIL("the zaya CLI is not built: " << ZAYA_CLI_PATH);
+    MESSAGE("skipping: build the zaya_cli target for the CLI test (" << ZAYA_CLI_PATH << ")");
+    return;
+  }
+  const fs::path dir = fs::temp_directory_path() / "zaya-test-tokenize-cli";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "tokenizer.json", std::ios::binary) << tiny_json;
+  std::ofstream(dir / "in.jsonl", std::ios::binary) << "{\"text\": \"abab\"}\n\n{\"text\": \"<s>ba\\n\"}\n";
+  auto run = [&](const std::string& arguments, const std::string& input) {
+    const std::string cmd = std::string(ZAYA_CLI_PATH) + " " + arguments + " <" + (dir / input).string() + " >" +
+                            (dir / "out").string() + " 2>" + (dir / "err").string();
+    const int status = std::system(cmd.c_str());
+    return std::make_pair(status, zaya::test::read_file(dir / "out") + zaya::test::read_file(dir / "err"));
+  };
+  auto [status, out] = run("tokenize --tokenizer " + dir.string(), "in.jsonl");
+  CHECK(status == 0);
+  CHECK(out == "{\"ids\": [4, 3, 3]}\n{\"ids\": [4, 4, 2, 1, 0]}\n");
+  std::tie(status, out) = run("tokenize --no-special --tokenizer " + (dir / "tokenizer.json").string(), "in.jsonl");
+  CHECK(out == "{\"ids\": [3, 3]}\n{\"ids\": [4, 2, 1, 0]}\n");
+
+  std::ofstream(dir / "ids.jsonl", std::ios::binary) << "{\"ids\": [4, 3, 1]}\n{\"ids\": []}\n";
+  std::tie(status, out) = run("detokenize --tokenizer " + dir.string(), "ids.jsonl");
+  CHECK(status == 0);
+  CHECK(out == "{\"text\": \"<s> ab a\"}\n{\"text\": \"\"}\n");
+  std::tie(status, out) = run("detokenize --skip-special --tokenizer " + dir.string(), "ids.jsonl");
+  CHECK(out == "{\"text\": \"ab a\"}\n{\"text\": \"\"}\n");
+
+  std::ofstream(dir / "bad.jsonl", std::ios::binary) << "{\"ids\": [1]}\n{\"ids\": [1, 77]}\n";
+  std::tie(status, out) = run("detokenize --tokenizer " + dir.string(), "bad.jsonl");
+  CHECK(status != 0);
+  CHECK(out.find("line 2") != std::string::npos);
+  CHECK(out.find("out of range") != std::string::npos);
+  std::ofstream(dir / "bad_text.jsonl", std::ios::binary) << "{\"words\": 1}\n";
+  std::tie(status, out) = run("tokenize --tokenizer " + dir.string(), "bad_text.jsonl");
+  CHECK(status != 0);
+  CHECK(out.find("expected {\"text\"") != std::string::npos);
+  fs::remove_all(dir);
+}
