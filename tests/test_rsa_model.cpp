@@ -240,6 +240,16 @@ TEST_CASE("end to end: the decode budget cuts exactly; cancel from another threa
   CHECK(cancelled.stages[1].candidates[0].generated_tokens() == 3);
   for (const auto& c : cancelled.stages[1].candidates) CHECK(c.generated_tokens() <= 3);
   CHECK(cancelled.answer_round == 0);
+
+  // The wall-clock budget interrupts the running stage.
+  RsaConfig timed = config(3);
+  timed.t = 60;
+  timed.budgets.seconds = 0.3;
+  const RsaResult late = run(engine, timed, Question{kQuestion});
+  CHECK(late.stopped_by == StoppedBy::budget);
+  CHECK(late.stop_detail == "seconds");
+  CHECK(late.stages.size() < 61);
+  CHECK(late.seconds < 3.0);
 }
 
 TEST_CASE("end to end: final stage, C = 1 and the ids-only engine") {
