@@ -31,21 +31,18 @@ class BpeModel {
  public:
   explicit BpeModel(BpeOptions options = {}) : options_(std::move(options)) {}
 
-  // Loading, in this order: add_token for every vocabulary entry, build_vocab_index, then add_merge
-  // for every merge (rank = position in the merges list). Errors are zaya::Error(bad_format).
+  // Loading, in this order: add_token for every vocabulary entry, build_vocab_index, then
+  // add_merges for the merges in order (rank = position in the merges list). Errors are
+  // zaya::Error(bad_format).
   void reserve(size_t tokens, size_t text_bytes);
   void add_token(std::string_view token, int64_t id);
   void build_vocab_index();
   void reserve_merges(size_t count) { merges_.reserve(count); }
-  void add_merge(std::string_view left, std::string_view right, uint32_t rank) {
-    const MergeText merge{left, right};
-    add_merges(std::span<const MergeText>(&merge, 1), rank);
-  }
-  // Merges ranked first_rank, first_rank + 1, ... Batches of a few dozen let the hash-table
-  // lookups overlap their cache misses (loading half a million merges is mostly cache misses).
   struct MergeText {
     std::string_view left, right;
   };
+  // Merges ranked first_rank, first_rank + 1, ... Batches of a few dozen let the hash-table
+  // lookups overlap their cache misses (loading half a million merges is mostly cache misses).
   void add_merges(std::span<const MergeText> merges, uint32_t first_rank);
 
   // Appends the ids of one pre-tokenized word.
