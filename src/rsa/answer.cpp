@@ -134,7 +134,7 @@ std::string canonical_number(std::string s) {
   size_t nz = 0;
   while (nz + 1 < integer.size() && integer[nz] == '0') ++nz;
   integer.erase(0, nz);
-  if (integer.empty()) integer = "0";
+  if (integer.empty()) integer.push_back('0');
   std::string out;
   if (negative && (integer != "0" || !fraction.empty())) out.push_back('-');
   out += integer;
