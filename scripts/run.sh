@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's "main job": builds zaya if needed, makes the default model and runs it.
-# For now the default model is a small synthetic ZAYA1 checkpoint (random weights, exact
-# architecture) written by `zaya synth`; it proves the whole pipeline, not language ability.
+# For now the default model is a small synthetic ZAYA1 checkpoint (exact architecture, random
+# weights) with a ZAYA1-style tokenizer and chat template (scripts/make-default-model.sh): it
+# proves the whole pipeline, text in to text out; it does not answer sensibly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build}"
@@ -15,16 +16,19 @@ if [ ! -x "$BUILD_DIR/zaya" ]; then
   cmake --build "$BUILD_DIR" -j "$(nproc)" --target zaya_cli
 fi
 ZAYA="$BUILD_DIR/zaya"
+bash scripts/make-default-model.sh "$ZAYA" "$MODEL_DIR"
 
-if [ ! -f "$MODEL_DIR/config.json" ]; then
-  "$ZAYA" synth --preset small --dtype bf16 --seed 1 --out "$MODEL_DIR"
-fi
-
-echo "== zaya info"
+echo "== zaya info --model $MODEL_DIR"
 "$ZAYA" info --model "$MODEL_DIR"
 echo
-echo "== zaya generate (greedy, 24 tokens from ids 2,17,5)"
-start=$(date +%s.%N)
-"$ZAYA" generate --model "$MODEL_DIR" --ids 2,17,5 --max-tokens 24 --greedy --ignore-eos --json
-end=$(date +%s.%N)
-awk -v s="$start" -v e="$end" 'BEGIN { printf "(load + prefill + 24 decode steps: %.2f s)\n", e - s }'
+QUESTION="A farmer has 3 pens with 4 sheep each and buys 5 more sheep. How many sheep are there?"
+echo "== zaya generate --chat (user: $QUESTION)"
+MESSAGES="$(mktemp)"
+printf '[{"role": "user", "content": "%s"}]\n' "$QUESTION" > "$MESSAGES"
+"$ZAYA" generate --model "$MODEL_DIR" --chat "$MESSAGES" --max-tokens 48 --temperature 0.8 --top-p 0.95 --seed 7
+rm -f "$MESSAGES"
+if "$ZAYA" help | grep -q "^  rsa "; then
+  echo
+  echo "== zaya rsa (Markovian RSA: N=4 candidates, C=2 tails each, T=1 aggregation round)"
+  "$ZAYA" rsa --model "$MODEL_DIR" --prompt "$QUESTION" --n 4 --c 2 --t 1 --beta 32 --tau 16 --seed 1 --quiet
+fi
