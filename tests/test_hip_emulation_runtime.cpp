@@ -62,6 +62,11 @@ ZAYA_GLOBAL void divergent_barrier(int* out) {
 
 ZAYA_GLOBAL void shuffle_from_missing_lane(int* out) { out[threadIdx.x] = ZAYA_SHFL(static_cast<int>(threadIdx.x), 40); }
 
+ZAYA_GLOBAL void shuffle_from_returned_lane(int* out) {
+  if (threadIdx.x == 0) return;
+  out[threadIdx.x] = ZAYA_SHFL(static_cast<int>(threadIdx.x), 0);
+}
+
 ZAYA_GLOBAL void too_much_shared(float* out) {
   ZAYA_SHARED(float, big, 20000);  // 80 KB > 64 KiB
   big[threadIdx.x] = 1.0f;
@@ -136,6 +141,8 @@ TEST_CASE("hip emulation: misuse is an error, not a hang") {
   emu::set_wavefront_size(64);
   CHECK_THROWS_WITH_AS(gpu::launch("shuffle_from_missing_lane", &shuffle_from_missing_lane, dim3(1), dim3(40), 0, out.data()),
                        doctest::Contains("does not exist"), Error);
+  CHECK_THROWS_WITH_AS(gpu::launch("shuffle_from_returned_lane", &shuffle_from_returned_lane, dim3(1), dim3(64), 0, out.data()),
+                       doctest::Contains("has returned"), Error);
   std::vector<float> f(64);
   CHECK_THROWS_WITH_AS(gpu::launch("too_much_shared", &too_much_shared, dim3(1), dim3(64), 0, f.data()),
                        doctest::Contains("shared memory"), Error);

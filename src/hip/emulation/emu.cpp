@@ -19,8 +19,9 @@
 
 // ---- context switch ----------------------------------------------------------------------------
 #if defined(__x86_64__)
-// zaya_emu_switch(save, load): pushes the callee-saved registers and the SSE/x87 control words
-// on the current stack, stores the stack pointer in *save, switches to `load` and pops there.
+// zaya_emu_switch(save, load): pushes the callee-saved registers on the current stack, stores
+// the stack pointer in *save, switches to `load` and pops there. The SSE / x87 control words are
+// not switched: kernels never change rounding modes, and ldmxcsr / fldcw would dominate the cost.
 extern "C" void zaya_emu_switch(void** save_sp, void* load_sp);
 extern "C" void zaya_emu_fiber_start();
 extern "C" __attribute__((visibility("hidden"), used, noreturn)) void zaya_emu_fiber_entry(void* fiber);
@@ -36,14 +37,8 @@ zaya_emu_switch:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $8, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $8, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -80,6 +75,7 @@ struct Fiber {
   ThreadState state;
   unsigned linear = 0;  // thread index within the block
   Status status = Status::runnable;
+  uint32_t round = 0;  // shuffles done by this lane
   size_t shared_cursor = 0;
 #if !defined(__x86_64__)
   ucontext_t ctx;
@@ -92,8 +88,17 @@ struct Block {
   size_t static_limit = 0;  // kSharedBytes - dynamic bytes
   size_t shared_used = 0;
   std::byte* dynamic = nullptr;
-  std::vector<uint64_t> exchange;  // [threads] shuffle slots
-  std::vector<uint8_t> exchange_valid;
+  // Shuffle slots, double-buffered by round parity so one wavefront barrier per shuffle
+  // suffices: a lane can only reuse a buffer after every lane has passed the next barrier.
+  // exchange_round tells which shuffle round (per lane) a slot holds, so reading a lane that
+  // has returned or skipped the round is caught.
+  std::vector<uint64_t> exchange[2];  // [threads]
+  std::vector<uint32_t> exchange_round[2];
+  // Scheduling: runnable fibers in FIFO order (each at most once), barrier arrival counts.
+  unsigned threads = 0, warp = 64, live = 0, block_waiting = 0;
+  std::vector<unsigned> queue;
+  size_t head = 0, tail = 0;  // queue positions modulo threads
+  std::vector<unsigned> warp_waiting, warp_done;
   void* scheduler_sp = nullptr;
 #if !defined(__x86_64__)
   ucontext_t scheduler_ctx;
@@ -134,6 +139,63 @@ std::byte* stack_of(unsigned i) {
   return h.stacks + i * h.stack_stride + (h.stack_stride - kStackBytes);
 }
 
+void push(Block& b, unsigned i) {
+  b.queue[b.tail % b.threads] = i;
+  ++b.tail;
+}
+
+Fiber* pop(Block& b) {
+  if (b.head == b.tail) return nullptr;
+  return &b.fibers[b.queue[b.head++ % b.threads]];
+}
+
+// Leaves the running fiber `cur` for `next` (or for the scheduler when next is null).
+void switch_from(Fiber& cur, Fiber* next) {
+  Block& b = *cur.block;
+  if (next == &cur) return;
+  if (next) {
+    t_state = next->state;
+    t_host.fiber = next;
+    ++t_host.stats.switches;
+  } else {
+    t_host.fiber = nullptr;
+  }
+#if defined(__x86_64__)
+  zaya_emu_switch(&cur.sp, next ? next->sp : b.scheduler_sp);
+#else
+  swapcontext(&cur.ctx, next ? &next->ctx : &b.scheduler_ctx);
+#endif
+}
+
+void release_warp(Block& b, unsigned w) {
+  const unsigned lo = w * b.warp, hi = std::min(b.threads, lo + b.warp);
+  for (unsigned i = lo; i < hi; ++i)
+    if (b.fibers[i].status == Status::warp_barrier) {
+      b.fibers[i].status = Status::runnable;
+      push(b, i);
+    }
+  b.warp_waiting[w] = 0;
+}
+
+void release_block(Block& b) {
+  ++t_host.stats.barriers;
+  for (unsigned i = 0; i < b.threads; ++i)
+    if (b.fibers[i].status == Status::block_barrier) {
+      b.fibers[i].status = Status::runnable;
+      push(b, i);
+    }
+  b.block_waiting = 0;
+}
+
+void check_divergent_barrier(Block& b) {
+  if (b.block_waiting > 0 && b.block_waiting == b.live && b.live != b.threads) {
+    if (b.fault.empty())
+      b.fault = fmt::format("{} of {} threads wait at __syncthreads() while {} have returned (a barrier in divergent code)",
+                            b.block_waiting, b.threads, b.threads - b.live);
+    release_block(b);  // let the kernel finish; the launch reports the fault
+  }
+}
+
 [[noreturn]] void fiber_main(Fiber* f) {
   Block* b = f->block;
   try {
@@ -142,13 +204,14 @@ std::byte* stack_of(unsigned i) {
     if (!b->error) b->error = std::current_exception();
   }
   f->status = Status::done;
-  b->exchange_valid[f->linear] = 0;  // a returned lane has nothing to shuffle
-#if defined(__x86_64__)
-  zaya_emu_switch(&f->sp, b->scheduler_sp);
-#else
-  swapcontext(&f->ctx, &b->scheduler_ctx);
-#endif
-  __builtin_trap();
+  --b->live;
+  const unsigned w = f->linear / b->warp;
+  ++b->warp_done[w];
+  const unsigned lo = w * b->warp, lanes = std::min(b->threads, lo + b->warp) - lo;
+  if (b->warp_waiting[w] > 0 && b->warp_waiting[w] + b->warp_done[w] == lanes) release_warp(*b, w);
+  check_divergent_barrier(*b);
+  switch_from(*f, pop(*b));
+  __builtin_trap();  // a finished fiber is never resumed
 }
 
 #if !defined(__x86_64__)
@@ -162,11 +225,11 @@ void prepare(Fiber& f, unsigned i) {
 #if defined(__x86_64__)
   auto top = reinterpret_cast<uintptr_t>(stack + kStackBytes) & ~uintptr_t(15);
   auto* sp = reinterpret_cast<uint64_t*>(top) - 8;
-  sp[0] = 0x1F80u | (uint64_t(0x037Fu) << 32);  // default MXCSR, x87 control word
-  sp[1] = sp[2] = sp[3] = 0;                     // r15 r14 r13
-  sp[4] = reinterpret_cast<uint64_t>(&f);        // r12: the fiber, handed to fiber_entry
-  sp[5] = sp[6] = 0;                             // rbx rbp
-  sp[7] = reinterpret_cast<uint64_t>(&zaya_emu_fiber_start);
+  sp[0] = sp[1] = sp[2] = 0;                // r15 r14 r13
+  sp[3] = reinterpret_cast<uint64_t>(&f);   // r12: the fiber, handed to fiber_entry
+  sp[4] = sp[5] = 0;                        // rbx rbp
+  sp[6] = reinterpret_cast<uint64_t>(&zaya_emu_fiber_start);
+  sp[7] = 0;
   f.sp = sp;
 #else
   getcontext(&f.ctx);
@@ -179,88 +242,47 @@ void prepare(Fiber& f, unsigned i) {
 #endif
 }
 
-void resume(Block& b, Fiber& f) {
-  t_state = f.state;
-  t_host.fiber = &f;
-  ++t_host.stats.switches;
-#if defined(__x86_64__)
-  zaya_emu_switch(&b.scheduler_sp, f.sp);
-#else
-  swapcontext(&b.scheduler_ctx, &f.ctx);
-#endif
-  t_host.fiber = nullptr;
-}
-
-void yield_to_scheduler() {
-  Fiber* f = t_host.fiber;
-#if defined(__x86_64__)
-  zaya_emu_switch(&f->sp, f->block->scheduler_sp);
-#else
-  swapcontext(&f->ctx, &f->block->scheduler_ctx);
-#endif
-}
-
 Fiber& current_fiber(const char* what) {
   if (!t_host.fiber) fail(ErrorCode::internal, "hip emulation: {} called outside a kernel", what);
   return *t_host.fiber;
 }
 
-// Runs one block to completion; a synchronisation error sets b.fault.
-void run_block(Block& b, unsigned threads) {
-  const unsigned warp = static_cast<unsigned>(t_host.warp_size);
-  const unsigned warps = (threads + warp - 1) / warp;
-  for (;;) {
-    for (unsigned i = 0; i < threads; ++i) {
-      Fiber& f = b.fibers[i];
-      if (f.status != Status::runnable) continue;
-      resume(b, f);
-      if (b.error || !b.fault.empty()) return;
-    }
-    unsigned live = 0, at_block = 0, at_warp = 0;
-    for (unsigned i = 0; i < threads; ++i) {
-      const Status s = b.fibers[i].status;
-      live += s != Status::done;
-      at_block += s == Status::block_barrier;
-      at_warp += s == Status::warp_barrier;
-    }
-    if (live == 0) return;
-    // After a pass every live thread waits at __syncthreads() or at a shuffle.
-    bool released = false;
-    if (at_warp == 0) {
-      if (live != threads) {
-        b.fault = fmt::format("{} of {} threads wait at __syncthreads() while {} have returned (a barrier in divergent code)",
-                              at_block, threads, threads - live);
-        return;
-      }
-      ++t_host.stats.barriers;
-      for (unsigned i = 0; i < threads; ++i) b.fibers[i].status = Status::runnable;
-      continue;
-    }
-    for (unsigned w = 0; w < warps; ++w) {
-      const unsigned lo = w * warp, hi = std::min(threads, lo + warp);
-      unsigned waiting = 0, done = 0;
-      for (unsigned i = lo; i < hi; ++i) {
-        waiting += b.fibers[i].status == Status::warp_barrier;
-        done += b.fibers[i].status == Status::done;
-      }
-      if (waiting == 0 || waiting + done != hi - lo) continue;  // some lanes wait at __syncthreads
-      for (unsigned i = lo; i < hi; ++i)
-        if (b.fibers[i].status == Status::warp_barrier) b.fibers[i].status = Status::runnable;
-      released = true;
-    }
-    if (!released) {
-      b.fault = fmt::format("deadlock: {} threads at __syncthreads(), {} at a wavefront shuffle, {} returned "
-                            "(a shuffle or barrier in divergent code)",
-                            at_block, at_warp, threads - live);
-      return;
-    }
+// Runs one block to completion. Fibers hand control directly to the next runnable one; the
+// scheduler gets it back when every thread has returned or none can run (a deadlock).
+void run_block(Block& b) {
+  b.head = b.tail = 0;
+  for (unsigned i = 0; i < b.threads; ++i) push(b, i);
+  b.live = b.threads;
+  b.block_waiting = 0;
+  std::fill(b.warp_waiting.begin(), b.warp_waiting.end(), 0u);
+  std::fill(b.warp_done.begin(), b.warp_done.end(), 0u);
+  Fiber* first = pop(b);
+  t_state = first->state;
+  t_host.fiber = first;
+  ++t_host.stats.switches;
+#if defined(__x86_64__)
+  zaya_emu_switch(&b.scheduler_sp, first->sp);
+#else
+  swapcontext(&b.scheduler_ctx, &first->ctx);
+#endif
+  t_host.fiber = nullptr;
+  if (b.live > 0 && b.fault.empty() && !b.error) {
+    unsigned at_warp = 0;
+    for (unsigned w : b.warp_waiting) at_warp += w;
+    b.fault = fmt::format("deadlock: {} threads at __syncthreads(), {} at a wavefront shuffle, {} returned "
+                          "(a shuffle or barrier in divergent code)",
+                          b.block_waiting, at_warp, b.threads - b.live);
   }
 }
 
 void wait_at_warp_barrier() {
   Fiber& f = *t_host.fiber;
+  Block& b = *f.block;
   f.status = Status::warp_barrier;
-  yield_to_scheduler();
+  const unsigned w = f.linear / b.warp;
+  const unsigned lo = w * b.warp, lanes = std::min(b.threads, lo + b.warp) - lo;
+  if (++b.warp_waiting[w] + b.warp_done[w] == lanes) release_warp(b, w);
+  switch_from(f, pop(b));
 }
 
 struct Allocations {
@@ -294,9 +316,13 @@ void reset_stats() noexcept { t_host.stats = {}; }
 
 void sync_threads() {
   Fiber& f = current_fiber("__syncthreads()");
+  Block& b = *f.block;
   f.status = Status::block_barrier;
-  yield_to_scheduler();
-  // A new phase starts: nothing to reset; shared declarations keep their slots.
+  if (++b.block_waiting == b.live) {
+    if (b.live != b.threads) check_divergent_barrier(b);
+    else release_block(b);
+  }
+  switch_from(f, pop(b));
 }
 
 void* shared_alloc(size_t bytes, size_t align) {
@@ -326,8 +352,10 @@ uint64_t shuffle_bits(uint64_t bits, int mode, int arg) {
   const int width = t_host.warp_size;
   const int self = static_cast<int>(f.linear % static_cast<unsigned>(width));
   const unsigned base = f.linear - static_cast<unsigned>(self);
-  b.exchange[f.linear] = bits;
-  b.exchange_valid[f.linear] = 1;
+  const uint32_t round = f.round++;
+  const unsigned k = round & 1u;
+  b.exchange[k][f.linear] = bits;
+  b.exchange_round[k][f.linear] = round;
   wait_at_warp_barrier();
   int index = self;
   switch (mode) {
@@ -345,14 +373,13 @@ uint64_t shuffle_bits(uint64_t bits, int mode, int arg) {
   const unsigned src = base + static_cast<unsigned>(index);
   uint64_t out = bits;
   if (src >= b.fibers.size() || src >= f.state.block_dim.x * f.state.block_dim.y * f.state.block_dim.z ||
-      !b.exchange_valid[src]) {
+      b.exchange_round[k][src] != round) {
     if (b.fault.empty())
       b.fault = fmt::format("thread {} shuffles from lane {} of its wavefront, which does not exist or has returned", f.linear,
                             index);
   } else {
-    out = b.exchange[src];
+    out = b.exchange[k][src];
   }
-  wait_at_warp_barrier();
   return out;
 }
 
@@ -373,8 +400,15 @@ void launch_erased(const char* name, dim3 grid, dim3 block, size_t dynamic_share
   if (!h.block_storage) h.block_storage = std::make_unique<Block>();
   Block& b = *h.block_storage;
   b.fibers.assign(threads, Fiber{});
-  b.exchange.assign(threads, 0);
-  b.exchange_valid.assign(threads, 0);
+  b.threads = threads;
+  b.warp = static_cast<unsigned>(h.warp_size);
+  b.queue.assign(threads, 0);
+  b.warp_waiting.assign((threads + b.warp - 1) / b.warp, 0);
+  b.warp_done.assign(b.warp_waiting.size(), 0);
+  for (int k = 0; k < 2; ++k) {
+    b.exchange[k].assign(threads, 0);
+    b.exchange_round[k].assign(threads, 0);
+  }
   b.body = body;
   b.closure = closure;
   b.kernel = name;
@@ -388,7 +422,7 @@ void launch_erased(const char* name, dim3 grid, dim3 block, size_t dynamic_share
         b.shared_used = 0;
         b.error = nullptr;
         b.fault.clear();
-        std::fill(b.exchange_valid.begin(), b.exchange_valid.end(), uint8_t{0});
+        for (auto& v : b.exchange_round) std::fill(v.begin(), v.end(), UINT32_MAX);
         // Shared memory starts as garbage on a GPU: poison it so kernels cannot rely on zeros.
         std::memset(b.shared, 0xFF, sizeof(b.shared));
         for (unsigned i = 0; i < threads; ++i) {
@@ -403,7 +437,7 @@ void launch_erased(const char* name, dim3 grid, dim3 block, size_t dynamic_share
           f.state.warp_size = h.warp_size;
           prepare(f, i);
         }
-        run_block(b, threads);
+        run_block(b);
         if (b.error) std::rethrow_exception(b.error);
         if (!b.fault.empty())
           fail(ErrorCode::internal, "hip emulation: kernel {} block ({},{},{}): {}", name, bx, by, bz, b.fault);
