@@ -18,6 +18,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace zaya {
@@ -56,6 +57,14 @@ class TensorStore {
  public:
   static std::shared_ptr<TensorStore> open_directory(const std::filesystem::path& dir);
   static std::shared_ptr<TensorStore> open_file(const std::filesystem::path& file);
+
+  // The text of model.safetensors.index.json, validated (shard names are plain file names, the
+  // weight map is not empty); used by open_directory and by the fuzzers. Throws zaya::Error.
+  struct Index {
+    std::map<std::string, std::string> shard_of;  // tensor name -> shard file name
+    std::vector<std::string> shards;              // in order of first appearance
+  };
+  static Index parse_index(std::string_view json_text);
 
   const TensorInfo* find(const std::string& name) const;
   const std::map<std::string, const TensorInfo*>& tensors() const noexcept { return by_name_; }

@@ -132,41 +132,44 @@ std::shared_ptr<TensorStore> TensorStore::open_file(const std::filesystem::path&
   return store;
 }
 
+TensorStore::Index TensorStore::parse_index(std::string_view text) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto err = parser.parse(text.data(), text.size(), true).get(root))
+    fail(ErrorCode::bad_format, "model.safetensors.index.json: malformed JSON: {}", simdjson::error_message(err));
+  simdjson::dom::object weight_map;
+  if (root["weight_map"].get(weight_map))
+    fail(ErrorCode::bad_format, "model.safetensors.index.json: missing \"weight_map\" object");
+  Index index;
+  for (auto entry : weight_map) {
+    std::string_view shard;
+    if (entry.value.get(shard))
+      fail(ErrorCode::bad_format, "model.safetensors.index.json: weight_map entry '{}' is not a string", std::string(entry.key));
+    std::string shard_name(shard);
+    if (shard_name.empty() || shard_name.find('/') != std::string::npos || shard_name.find('\\') != std::string::npos ||
+        shard_name == "." || shard_name == "..")
+      fail(ErrorCode::bad_format, "model.safetensors.index.json: shard name '{}' must be a plain file name", shard_name);
+    index.shard_of[std::string(entry.key)] = shard_name;
+    if (std::find(index.shards.begin(), index.shards.end(), shard_name) == index.shards.end()) index.shards.push_back(shard_name);
+  }
+  if (index.shards.empty()) fail(ErrorCode::bad_format, "model.safetensors.index.json: weight_map is empty");
+  if (index.shards.size() > 10000) fail(ErrorCode::bad_format, "model.safetensors.index.json: {} shards is absurd", index.shards.size());
+  return index;
+}
+
 std::shared_ptr<TensorStore> TensorStore::open_directory(const std::filesystem::path& dir) {
   auto index_path = dir / "model.safetensors.index.json";
   auto single_path = dir / "model.safetensors";
   if (std::filesystem::exists(index_path)) {
-    std::string text = read_text_file(index_path, size_t(64) << 20);
-    simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    if (auto err = parser.parse(text).get(root))
-      fail(ErrorCode::bad_format, "model.safetensors.index.json: malformed JSON: {}", simdjson::error_message(err));
-    simdjson::dom::object weight_map;
-    if (root["weight_map"].get(weight_map))
-      fail(ErrorCode::bad_format, "model.safetensors.index.json: missing \"weight_map\" object");
-    std::map<std::string, std::string> expected;  // tensor -> shard
-    std::vector<std::string> shards;
-    for (auto entry : weight_map) {
-      std::string_view shard;
-      if (entry.value.get(shard))
-        fail(ErrorCode::bad_format, "model.safetensors.index.json: weight_map entry '{}' is not a string", std::string(entry.key));
-      std::string shard_name(shard);
-      if (shard_name.empty() || shard_name.find('/') != std::string::npos || shard_name.find('\\') != std::string::npos ||
-          shard_name == "." || shard_name == "..")
-        fail(ErrorCode::bad_format, "model.safetensors.index.json: shard name '{}' must be a plain file name", shard_name);
-      expected[std::string(entry.key)] = shard_name;
-      if (std::find(shards.begin(), shards.end(), shard_name) == shards.end()) shards.push_back(shard_name);
-    }
-    if (shards.empty()) fail(ErrorCode::bad_format, "model.safetensors.index.json: weight_map is empty");
-    if (shards.size() > 10000) fail(ErrorCode::bad_format, "model.safetensors.index.json: {} shards is absurd", shards.size());
+    const Index index = parse_index(read_text_file(index_path, size_t(64) << 20));
     auto store = std::make_shared<TensorStore>();
-    for (const auto& shard : shards) {
+    for (const auto& shard : index.shards) {
       auto path = dir / shard;
       if (!std::filesystem::exists(path))
         fail(ErrorCode::io, "model.safetensors.index.json names shard '{}', which does not exist in {}", shard, dir.string());
       store->add(std::make_unique<SafetensorsFile>(path));
     }
-    for (const auto& [name, shard] : expected) {
+    for (const auto& [name, shard] : index.shard_of) {
       const TensorInfo* t = store->find(name);
       if (!t) fail(ErrorCode::bad_format, "model.safetensors.index.json: tensor '{}' is not in shard '{}'", name, shard);
       if (t->file != shard)
