@@ -5,6 +5,9 @@
 set -euo pipefail
 build="$1"; consumer="$2"; scratch="$3"; model="$4"
 rm -rf "$scratch"
+mkdir -p "$scratch"
+scratch=$(cd "$scratch" && pwd)
+consumer=$(cd "$consumer" && pwd)
 prefix="$scratch/prefix"
 cmake --install "$build" --prefix "$prefix" --component Unspecified >/dev/null
 cfg=$(find "$prefix" -name zayaConfig.cmake | head -1)
