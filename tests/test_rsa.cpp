@@ -774,6 +774,31 @@ TEST_CASE("determinism: same seed, same run whatever the wave size; another seed
   CHECK(sources_differ);
 }
 
+TEST_CASE("keep_outputs = false drops earlier stages' ids and text, nothing else") {
+  ScriptedEngine e1, e2;
+  RsaConfig cfg = small_config(4, 2, 2);
+  auto kept = run(e1, cfg, Question{"Q"});
+  cfg.keep_outputs = false;
+  auto dropped = run(e2, cfg, Question{"Q"});
+  REQUIRE(dropped.stages.size() == 3);
+  CHECK(dropped.answer == kept.answer);
+  CHECK(dropped.decode_tokens == kept.decode_tokens);
+  for (size_t s = 0; s < 3; ++s)
+    for (size_t i = 0; i < 4; ++i) {
+      const auto& d = dropped.stages[s].candidates[i];
+      const auto& k = kept.stages[s].candidates[i];
+      CHECK(d.generated_tokens() == k.generated_tokens());
+      CHECK(d.generated_tokens() > 0);
+      CHECK(d.tail == k.tail);
+      CHECK(d.answer == k.answer);
+      CHECK(d.content == k.content);
+      CHECK(d.sources == k.sources);
+      CHECK(d.tokens.empty() == (s < 2));
+      CHECK(d.text.empty() == (s < 2));
+      if (s == 2) CHECK(d.tokens == k.tokens);
+    }
+}
+
 TEST_CASE("to_json: one object with the documented fields") {
   ScriptedEngine engine;
   auto result = run(engine, small_config(3, 2, 1), Question{"Q"});

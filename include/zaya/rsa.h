@@ -131,6 +131,9 @@ struct RsaConfig {
   uint64_t memory_budget_bytes = 0;
   int max_batch = 0;         // at most this many sequences decode together; 0 = the whole stage
   int progress_every = 64;   // candidate_progress event every this many tokens of a candidate; 0 = never
+  // false: once a stage's tails are in the next stage's prompts, drop its candidates' ids, text
+  // and reasoning (counts, tails, answers and answer sections stay). Bounds the memory of long runs.
+  bool keep_outputs = true;
 
   // "single" (T=0, N=1), "light" (T=2,N=16,C=4,beta=8K,tau=4K), "recommended"
   // (T=2,N=16,C=4,beta=16K,tau=4K), "high" (T=8,N=16,C=4,beta=16K,tau=4K), "extra-high"
@@ -191,7 +194,8 @@ const char* stopped_by_name(StoppedBy reason) noexcept;
 struct CandidateResult {
   int index = 0;
   std::vector<int> sources;         // indices into the previous round's population (empty in round 0)
-  std::vector<int32_t> tokens;      // generated ids (a final stop token included)
+  int64_t generated = 0;            // generated tokens (a final stop token included)
+  std::vector<int32_t> tokens;      // the generated ids (empty for dropped stages, see keep_outputs)
   std::string text;                 // decoded output (a final stop token excluded)
   std::string reasoning;            // thinking segment, trimmed
   std::string content;              // answer segment, trimmed
@@ -203,7 +207,7 @@ struct CandidateResult {
   std::string raw_answer;           // content of the last \boxed{}
   std::string answer;               // normalised (empty: no answer)
 
-  int64_t generated_tokens() const noexcept { return static_cast<int64_t>(tokens.size()); }
+  int64_t generated_tokens() const noexcept { return generated; }
   bool finished_naturally() const noexcept {
     return finish == FinishReason::stop_token || finish == FinishReason::stop_string;
   }

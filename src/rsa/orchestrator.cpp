@@ -186,6 +186,13 @@ RsaResult Orchestrator::run(const Question& question, const ProgressCallback& pr
         cand.prompt_tokens = static_cast<int64_t>(job.prompt.size());
         planned_prefill += cand.prompt_tokens;
       }
+      if (!cfg.keep_outputs) {
+        for (CandidateResult& old : result.stages.back().candidates) {
+          std::vector<int32_t>().swap(old.tokens);
+          std::string().swap(old.text);
+          std::string().swap(old.reasoning);
+        }
+      }
     }
     if (cfg.budgets.prefill_tokens > 0 && total_prefill + planned_prefill > cfg.budgets.prefill_tokens) {
       request_stop(StoppedBy::budget, "prefill_tokens");
@@ -256,6 +263,7 @@ RsaResult Orchestrator::run(const Question& question, const ProgressCallback& pr
         fail(ErrorCode::internal, "rsa: candidate {} generated {} tokens, more than its budget {}", slot, out.tokens.size(),
              cfg.stage_beta(round));
       cand.tokens = std::move(out.tokens);
+      cand.generated = static_cast<int64_t>(cand.tokens.size());
       cand.finish = out.finish;
       if (cand.finish == FinishReason::cancelled || cand.finish == FinishReason::none) stage.complete = false;
 

@@ -113,6 +113,7 @@ int run_rsa(zaya::cli::Args& args) {
   if (no_think) engine_options.enable_thinking = false;
   args.finish();
   cfg.progress_every = quiet ? 0 : 16;
+  cfg.keep_outputs = with_text;  // only --text prints earlier stages' outputs
   cfg.validate();
 
   auto model = zaya::Model::load(dir, model_options);
