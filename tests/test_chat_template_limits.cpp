@@ -6,8 +6,12 @@
 #include <zaya/error.h>
 #include <zaya/value.h>
 
+#include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -213,4 +217,71 @@ TEST_CASE("errors: variables must be an object") {
   } catch (const zaya::Error& e) {
     CHECK(e.code() == zaya::ErrorCode::invalid_argument);
   }
+}
+
+TEST_CASE("fuzz: mutated real templates either render or fail with zaya::Error") {
+  // Seeds: the golden templates plus a few feature-dense snippets; mutations cut, duplicate and
+  // splice spans and drop in Jinja syntax fragments. Deterministic (fixed seed), bounded time.
+  std::vector<std::string> seeds = {
+      "{% macro m(a, b=2) %}{{ a ~ b }}{% endmacro %}{% for x in xs if x %}{{ m(x) }}{{ loop.index }}{% else %}e{% endfor %}",
+      "{% set ns = namespace(v=[]) %}{% for k, v in d.items() %}{% set ns.v = ns.v + [k] %}{% endfor %}{{ ns.v | join(',') }}",
+      "{{ (xs | map('string') | list)[1:] | tojson(indent=2) }}{% filter upper %}{{ 'a' if xs else 'b' }}{% endfilter %}",
+      "{%- raw %}{{ x }}{% endraw -%}{# c #}{{ '%s' % xs }}{{ d.a.b is defined }}{% call m() %}x{% endcall %}",
+  };
+  {
+    std::ifstream in(ZAYA_TEST_DATA_DIR "/chat-templates/cases.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      std::string source = zaya::Value::parse_json(line).find("template")->as_string();
+      if (std::find(seeds.begin(), seeds.end(), source) == seeds.end()) seeds.push_back(source);
+    }
+  }
+  const char* fragments[] = {"{%", "%}", "{{", "}}", "{#", "#}", "(", ")", "[", "]", "{", "}", "|", "~", "-", "'",
+                             "\"", "\\", ".", ",", ":", " if ", " else ", " for ", " in ", " not ", " is ", "endfor",
+                             "endif", "set ", "macro ", "loop", "range(9)", "namespace(", "caller()", "*", "**", "//",
+                             "%", "\n", "  ", "é", "\xf0\x9f\x98\x80", "0", "1e9", "none", "true", "-%}", "{%-"};
+  zaya::Value variables = zaya::Value::parse_json(R"({
+      "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+                   {"role": "assistant", "content": "<think>r</think>a", "tool_calls": [{"function": {"name": "f", "arguments": {"x": 1}}}]},
+                   {"role": "tool", "content": "t"}, {"role": "user", "content": [{"type": "text", "text": "v"}]}],
+      "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+      "xs": [1, "two", null, [3]], "d": {"a": {"b": 1}}, "add_generation_prompt": true, "bos_token": "<s>"})");
+  zaya::TemplateLimits limits;
+  limits.max_steps = 20000;
+  limits.max_output_bytes = 1 << 16;
+  limits.max_seconds = 1.0;
+  uint64_t state = 0x2545F4914F6CDD1Dull;
+  auto next = [&state](uint64_t bound) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return bound ? state % bound : 0;
+  };
+  size_t rendered = 0, failed = 0;
+  for (int iteration = 0; iteration < 3000; ++iteration) {
+    std::string source = seeds[next(seeds.size())];
+    for (int edits = next(3) == 0 ? 2 : 1; edits > 0; --edits) {
+      size_t at = next(source.size() + 1);
+      switch (next(4)) {
+        case 0: source.erase(at, next(12)); break;
+        case 1: source.insert(at, fragments[next(std::size(fragments))]); break;
+        case 2: source.insert(at, source.substr(next(source.size() + 1), next(24))); break;
+        default: source.insert(at, 1, static_cast<char>(next(256))); break;
+      }
+    }
+    try {
+      zaya::ChatTemplate::parse(source, limits).render(variables);
+      ++rendered;
+    } catch (const zaya::Error& e) {
+      ++failed;
+      bool known = e.code() == zaya::ErrorCode::template_error || e.code() == zaya::ErrorCode::limit_exceeded;
+      CHECK_MESSAGE(known, "unexpected error code " << static_cast<int>(e.code()) << ": " << e.what());
+    } catch (const std::exception& e) {
+      FAIL("a non-zaya exception escaped: " << e.what() << " for template: " << source);
+    }
+  }
+  MESSAGE("fuzz: " << rendered << " rendered, " << failed << " failed cleanly");
+  CHECK(rendered > 50);  // plenty of mutated templates still render
+  CHECK(failed > 100);
 }

@@ -186,6 +186,14 @@ bool equals_at(const Val& a, const Val& b, int depth) {
 
 void append_repr(std::string& out, const Val& v, int depth);
 
+thread_local size_t tl_max_repr_bytes = static_cast<size_t>(-1);
+
+void check_repr_size(const std::string& out) {
+  if (out.size() > tl_max_repr_bytes) {
+    fail(ErrorCode::limit_exceeded, "printing a value would take more than {} bytes", tl_max_repr_bytes);
+  }
+}
+
 void append_repr_items(std::string& out, const Val& v, int depth) {
   if (v.is_iterator()) {
     out += fmt::format("<{} object>", v.iterator_type());
@@ -196,6 +204,7 @@ void append_repr_items(std::string& out, const Val& v, int depth) {
     for (size_t i = 0; i < items.size(); ++i) {
       if (i) out += ", ";
       append_repr(out, items[i], depth + 1);
+      check_repr_size(out);
     }
     if (tuple && items.size() == 1) out.push_back(',');
     out.push_back(tuple ? ')' : ']');
@@ -208,6 +217,7 @@ void append_repr_items(std::string& out, const Val& v, int depth) {
       out += python_string_repr(key);
       out += ": ";
       append_repr(out, value, depth + 1);
+      check_repr_size(out);
     }
     out.push_back('}');
   }
@@ -245,6 +255,9 @@ void append_repr(std::string& out, const Val& v, int depth) {
 }  // namespace
 
 bool equals(const Val& a, const Val& b) { return equals_at(a, b, 0); }
+
+ReprSizeLimit::ReprSizeLimit(size_t max_bytes) : previous_(tl_max_repr_bytes) { tl_max_repr_bytes = max_bytes; }
+ReprSizeLimit::~ReprSizeLimit() { tl_max_repr_bytes = previous_; }
 
 void append_str(std::string& out, const Val& v) {
   switch (v.kind()) {

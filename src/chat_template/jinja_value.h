@@ -170,6 +170,19 @@ std::string_view type_name(const Val& v);
 // jinja2's object_type_repr: "dict object", "None", "list object".
 std::string object_type_repr(const Val& v);
 
+// The largest string str()/repr() may build on this thread (TemplateLimits::max_output_bytes
+// while a render runs); past it they fail with limit_exceeded instead of allocating further.
+class ReprSizeLimit {
+ public:
+  explicit ReprSizeLimit(size_t max_bytes);
+  ~ReprSizeLimit();
+  ReprSizeLimit(const ReprSizeLimit&) = delete;
+  ReprSizeLimit& operator=(const ReprSizeLimit&) = delete;
+
+ private:
+  size_t previous_;
+};
+
 // Input data (messages, tools, variables) to template values.
 Val from_value(const Value& value);
 

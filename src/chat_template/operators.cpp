@@ -284,11 +284,7 @@ Val binary_op(Renderer& renderer, BinaryOp op, const Val& a, const Val& b) {
   if (b.is_undefined()) fail_undefined(b);
   switch (op) {
     case BinaryOp::add:
-      if (a.is_string() || b.is_string()) {
-        if (!a.is_string() || !b.is_string()) {
-          if (a.is_string()) fail(ErrorCode::template_error, "can only concatenate str (not \"{}\") to str", type_name(b));
-          unsupported("+", a, b);
-        }
+      if (a.is_string() && b.is_string()) {
         renderer.check_string_size(a.as_string().size() + b.as_string().size());
         std::string out;
         out.reserve(a.as_string().size() + b.as_string().size());
@@ -302,7 +298,7 @@ Val binary_op(Renderer& renderer, BinaryOp op, const Val& a, const Val& b) {
         renderer.tick(out.size() / 16);
         return renderer.make_list(std::move(out), a.is_tuple());
       }
-      if (is_plain_sequence(a)) {
+      if (a.is_string() || is_plain_sequence(a)) {
         fail(ErrorCode::template_error, "can only concatenate {} (not \"{}\") to {}", type_name(a), type_name(b),
              type_name(a));
       }
@@ -473,6 +469,13 @@ Val slice_value(Renderer& renderer, const Val& object, const Val* start, const V
     return renderer.make_list(std::move(out), object.is_tuple());
   }
   return Val::undefined(fmt::format("{} cannot be sliced", object_type_repr(object)));
+}
+
+uint64_t comparison_cost(const Val& v) {
+  if (v.is_list()) return v.as_list().size() / 8;
+  if (v.is_dict()) return v.as_dict().size() / 8;
+  if (v.is_string()) return v.as_string().size() / 256;
+  return 0;
 }
 
 List iterate(const Val& v) {

@@ -28,6 +28,10 @@ Val get_attr(Renderer& renderer, const Val& object, std::string_view name);
 Val get_item(Renderer& renderer, const Val& object, const Val& key);
 Val slice_value(Renderer& renderer, const Val& object, const Val* start, const Val* stop, const Val* step);
 
+// Comparing or searching a container is O(size) work done in one evaluation step; callers
+// count this many extra steps so that the step and time limits see that work.
+uint64_t comparison_cost(const Val& v);
+
 // The items a for loop (or a filter) iterates: list items, dict keys, string characters;
 // Undefined iterates as empty. Throws for None and numbers.
 List iterate(const Val& v);

@@ -41,6 +41,7 @@ std::string Renderer::render(const Value& variables) {
   auto root = std::make_shared<Scope>();
   for (const auto& [name, value] : variables.as_object()) root->vars.set(name, from_value(value));
   std::string out;
+  ReprSizeLimit repr_limit(limits_.max_output_bytes);
   try {
     exec(program_.body, root, out);
   } catch (const RaisedError& e) {
@@ -436,6 +437,7 @@ Val Renderer::eval_compare(const CompareExpr& expr, const ScopePtr& scope) {
   for (const auto& [op, operand] : expr.rest) {
     Val right = eval(*operand, scope);
     current_line_ = expr.line;
+    tick(comparison_cost(left) + comparison_cost(right));
     if (!compare_op(op, left, right)) return Val(false);
     left = std::move(right);
   }
@@ -484,7 +486,8 @@ Val Renderer::apply_filter(std::string_view name, const Val& input, const CallAr
 }
 
 bool Renderer::apply_test(std::string_view name, const Val& value, const CallArgs& args) {
-  tick();
+  tick(1 + comparison_cost(value));
+  for (const Val& arg : args.positional) tick(comparison_cost(arg));
   TestFn fn = find_test(name);
   if (!fn) fail(ErrorCode::template_error, "No test named '{}'.", name);
   return fn(*this, value, args);
