@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
+#include <random>
 #include <vector>
 
 using namespace zaya;
@@ -41,6 +43,14 @@ ZAYA_GLOBAL void shuffles(int* xor_out, int* down_out, int* idx_out, float* sum_
   down_out[t] = ZAYA_SHFL_DOWN(t, 3);
   idx_out[t] = ZAYA_SHFL(t, 7);
   sum_out[t] = gpu::warp_sum(static_cast<float>(t));
+}
+
+ZAYA_GLOBAL void both_reductions(const float* in, float* fast_sum, float* slow_sum, float* fast_max, float* slow_max) {
+  const float v = in[threadIdx.x];
+  fast_sum[threadIdx.x] = gpu::warp_sum(v);
+  slow_sum[threadIdx.x] = gpu::warp_sum_shuffles(v);
+  fast_max[threadIdx.x] = gpu::warp_max(v);
+  slow_max[threadIdx.x] = gpu::warp_max_shuffles(v);
 }
 
 ZAYA_GLOBAL void block_reduce(const float* in, float* sum, float* max) {
@@ -116,6 +126,25 @@ TEST_CASE("hip emulation: wavefront shuffles follow HIP's rules for 32 and 64 la
   }
   emu::set_wavefront_size(64);
   CHECK_THROWS_AS(emu::set_wavefront_size(48), Error);
+}
+
+TEST_CASE("hip emulation: the one-exchange wavefront reduction equals the shuffle butterfly bitwise") {
+  std::mt19937 gen(11);
+  std::uniform_real_distribution<float> dist(-1e3f, 1e3f);
+  for (int wave : {32, 64}) {
+    CAPTURE(wave);
+    emu::set_wavefront_size(wave);
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> in(256), fs(256), ss(256), fm(256), sm(256);
+      for (auto& x : in) x = dist(gen) * (trial % 3 == 0 ? 1e-6f : 1.0f);
+      gpu::launch("both_reductions", &both_reductions, dim3(1), dim3(256), 0, in.data(), fs.data(), ss.data(), fm.data(), sm.data());
+      for (int t = 0; t < 256; ++t) {
+        REQUIRE(std::memcmp(&fs[static_cast<size_t>(t)], &ss[static_cast<size_t>(t)], sizeof(float)) == 0);
+        REQUIRE(fm[static_cast<size_t>(t)] == sm[static_cast<size_t>(t)]);
+      }
+    }
+  }
+  emu::set_wavefront_size(64);
 }
 
 TEST_CASE("hip emulation: block reductions with partial last wavefronts of warps") {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -94,6 +95,8 @@ struct Block {
   // has returned or skipped the round is caught.
   std::vector<uint64_t> exchange[2];  // [threads]
   std::vector<uint32_t> exchange_round[2];
+  std::vector<float> warp_result;           // [warps] cached butterfly result of warp_reduce
+  std::vector<uint32_t> warp_result_round;  // [warps] the round it belongs to
   // Scheduling: runnable fibers in FIFO order (each at most once), barrier arrival counts.
   unsigned threads = 0, warp = 64, live = 0, block_waiting = 0;
   std::vector<unsigned> queue;
@@ -223,7 +226,10 @@ void ucontext_entry(unsigned lo, unsigned hi) {
 void prepare(Fiber& f, unsigned i) {
   std::byte* stack = stack_of(i);
 #if defined(__x86_64__)
-  auto top = reinterpret_cast<uintptr_t>(stack + kStackBytes) & ~uintptr_t(15);
+  // Stagger the stack tops across cache sets: equally strided stacks would all map their hot
+  // top lines to the same L1 set and evict each other at every switch.
+  const size_t stagger = (i * 7u % 64u) * 64u;
+  auto top = reinterpret_cast<uintptr_t>(stack + kStackBytes - stagger) & ~uintptr_t(15);
   auto* sp = reinterpret_cast<uint64_t*>(top) - 8;
   sp[0] = sp[1] = sp[2] = 0;                // r15 r14 r13
   sp[3] = reinterpret_cast<uint64_t>(&f);   // r12: the fiber, handed to fiber_entry
@@ -383,6 +389,37 @@ uint64_t shuffle_bits(uint64_t bits, int mode, int arg) {
   return out;
 }
 
+float warp_reduce(float v, int op) {
+  Fiber& f = current_fiber("a wavefront reduction");
+  Block& b = *f.block;
+  ++t_host.stats.shuffles;
+  const unsigned width = b.warp, w = f.linear / width, base = w * width;
+  const uint32_t round = f.round++;
+  const unsigned k = round & 1u;
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof v);
+  b.exchange[k][f.linear] = bits;
+  b.exchange_round[k][f.linear] = round;
+  wait_at_warp_barrier();
+  if (b.warp_result_round[w] == round) return b.warp_result[w];
+  float vals[64];
+  for (unsigned i = 0; i < width; ++i) {
+    const unsigned src = base + i;
+    if (src >= b.threads || b.exchange_round[k][src] != round) {
+      if (b.fault.empty())
+        b.fault = fmt::format("thread {} reduces over lane {} of its wavefront, which does not exist or has returned", f.linear, i);
+      return v;
+    }
+    std::memcpy(&vals[i], &b.exchange[k][src], sizeof(float));
+  }
+  // Lane 0's value after the butterfly: level o adds lanes i and i ^ o = i + o (i < o).
+  for (unsigned o = width / 2; o >= 1; o /= 2)
+    for (unsigned i = 0; i < o; ++i) vals[i] = op == 0 ? vals[i] + vals[i + o] : fmaxf(vals[i], vals[i + o]);
+  b.warp_result[w] = vals[0];
+  b.warp_result_round[w] = round;
+  return vals[0];
+}
+
 void launch_erased(const char* name, dim3 grid, dim3 block, size_t dynamic_shared_bytes, KernelBody body,
                    const void* closure) {
   if (t_host.fiber) fail(ErrorCode::internal, "hip emulation: kernel {} launched from inside a kernel", name);
@@ -405,6 +442,8 @@ void launch_erased(const char* name, dim3 grid, dim3 block, size_t dynamic_share
   b.queue.assign(threads, 0);
   b.warp_waiting.assign((threads + b.warp - 1) / b.warp, 0);
   b.warp_done.assign(b.warp_waiting.size(), 0);
+  b.warp_result.assign(b.warp_waiting.size(), 0.0f);
+  b.warp_result_round.assign(b.warp_waiting.size(), UINT32_MAX);
   for (int k = 0; k < 2; ++k) {
     b.exchange[k].assign(threads, 0);
     b.exchange_round[k].assign(threads, 0);
@@ -423,6 +462,7 @@ void launch_erased(const char* name, dim3 grid, dim3 block, size_t dynamic_share
         b.error = nullptr;
         b.fault.clear();
         for (auto& v : b.exchange_round) std::fill(v.begin(), v.end(), UINT32_MAX);
+        std::fill(b.warp_result_round.begin(), b.warp_result_round.end(), UINT32_MAX);
         // Shared memory starts as garbage on a GPU: poison it so kernels cannot rely on zeros.
         std::memset(b.shared, 0xFF, sizeof(b.shared));
         for (unsigned i = 0; i < threads; ++i) {

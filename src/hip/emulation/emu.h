@@ -52,6 +52,10 @@ void sync_threads();
 void* shared_alloc(size_t bytes, size_t align);
 void* dynamic_shared() noexcept;
 uint64_t shuffle_bits(uint64_t bits, int mode, int arg);  // mode: 0 idx, 1 xor, 2 down
+// The xor-butterfly reduction over the wavefront (op 0: sum, 1: max) that warp_sum / warp_max
+// perform with log2(width) shuffles on the GPU, evaluated in the same association order after a
+// single exchange: bitwise the same result, a fraction of the fiber switches.
+float warp_reduce(float v, int op);
 
 template <typename T>
 T* shared_array(size_t count) {

@@ -18,15 +18,26 @@ ZAYA_DEVICE inline float bf16_to_float(uint16_t b) { return __builtin_bit_cast(f
 ZAYA_DEVICE inline float load_weight(const float* w, int64_t i) { return w[i]; }
 ZAYA_DEVICE inline float load_weight(const uint16_t* w, int64_t i) { return bf16_to_float(w[i]); }
 
-ZAYA_DEVICE inline float warp_sum(float v) {
+// Wavefront reductions: the xor butterfly, every lane gets the result.
+ZAYA_DEVICE inline float warp_sum_shuffles(float v) {
   for (int offset = ZAYA_WARP_SIZE / 2; offset > 0; offset >>= 1) v += ZAYA_SHFL_XOR(v, offset);
   return v;
 }
 
-ZAYA_DEVICE inline float warp_max(float v) {
+ZAYA_DEVICE inline float warp_max_shuffles(float v) {
   for (int offset = ZAYA_WARP_SIZE / 2; offset > 0; offset >>= 1) v = fmaxf(v, ZAYA_SHFL_XOR(v, offset));
   return v;
 }
+
+#if defined(ZAYA_HIP_DEVICE_COMPILER)
+ZAYA_DEVICE inline float warp_sum(float v) { return warp_sum_shuffles(v); }
+ZAYA_DEVICE inline float warp_max(float v) { return warp_max_shuffles(v); }
+#else
+// The emulation evaluates the same butterfly after one exchange instead of log2(width) shuffles
+// (bitwise equal: test_hip_emulation_runtime checks it against the shuffle loop).
+inline float warp_sum(float v) { return ::zaya::emu::warp_reduce(v, 0); }
+inline float warp_max(float v) { return ::zaya::emu::warp_reduce(v, 1); }
+#endif
 
 // Sum over the block, returned to every thread (same order everywhere: deterministic).
 // Every thread of the block must call it; blockDim.x must be a multiple of the wavefront size;

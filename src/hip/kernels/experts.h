@@ -82,10 +82,11 @@ ZAYA_GLOBAL void expert_gate_up(ExpertArgs a) {
         u[t] += uw * x[t][k];
       }
   }
-  for (int t = 0; t < kRowsTile; ++t) {
-    g[t] = warp_sum(g[t]);
-    u[t] = warp_sum(u[t]);
-  }
+  for (int t = 0; t < kRowsTile; ++t)
+    if (t < count) {
+      g[t] = warp_sum(g[t]);
+      u[t] = warp_sum(u[t]);
+    }
   if (lane == 0)
     for (int t = 0; t < kRowsTile; ++t)
       if (t < count) a.act[static_cast<int64_t>(first + k0 + t) * I + j] = g[t] / (1.0f + expf(-g[t])) * u[t];
@@ -111,7 +112,8 @@ ZAYA_GLOBAL void expert_down(ExpertArgs a) {
     for (int t = 0; t < kRowsTile; ++t)
       if (t < count) acc[t] += wv * act[t * I + k];
   }
-  for (int t = 0; t < kRowsTile; ++t) acc[t] = warp_sum(acc[t]);
+  for (int t = 0; t < kRowsTile; ++t)
+    if (t < count) acc[t] = warp_sum(acc[t]);
   if (lane == 0)
     for (int t = 0; t < kRowsTile; ++t)
       if (t < count) {

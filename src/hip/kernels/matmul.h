@@ -46,7 +46,8 @@ ZAYA_GLOBAL void matmul_rows(MatmulArgs a) {
     for (int t = 0; t < kRowsTile; ++t)
       if (t < count) acc[t] += wv * x[t * a.ldx + k];
   }
-  for (int t = 0; t < kRowsTile; ++t) acc[t] = warp_sum(acc[t]);
+  for (int t = 0; t < kRowsTile; ++t)
+    if (t < count) acc[t] = warp_sum(acc[t]);  // count is uniform: the wavefront stays converged
   if (lane == 0)
     for (int t = 0; t < kRowsTile; ++t)
       if (t < count) y[t * a.ldy + r] = acc[t];
