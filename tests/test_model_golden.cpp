@@ -88,3 +88,14 @@ TEST_CASE("skip class never wins on tiny-a, and both skip semantics agree there"
   CHECK(ca.skip_count() == 0);
   CHECK(relative_error(all_logits(a, golden.input_ids), all_logits(b, golden.input_ids)) == 0.0);
 }
+
+TEST_CASE("copied weight storage computes exactly what the mapped files do") {
+  for (const char* dir : {"native-f32", "legacy-f32", "native-bf16-sharded"}) {
+    const std::string name = dir;
+    CAPTURE(name);
+    auto golden = read_golden(dir);
+    auto mapped = all_logits(Model::load(checkpoint(dir)), golden.input_ids);
+    auto copied = all_logits(Model::load(checkpoint(dir), {.storage = WeightStorage::copied}), golden.input_ids);
+    CHECK(relative_error(copied, mapped) == 0.0);
+  }
+}

@@ -26,9 +26,18 @@ enum class SkipSemantics {
   zero,         // upstream transformers / vLLM: 0
 };
 
+// Where the weight matrices live after load.
+enum class WeightStorage {
+  mapped,  // views into the memory-mapped files: instant load, pages shared with the page cache
+  copied,  // one aligned anonymous copy on transparent huge pages: slower load (one pass over
+           // the files), faster decode (far fewer TLB misses while streaming weights); the file
+           // mappings are released, so resident memory stays about the size of the weights
+};
+
 struct ModelOptions {
   std::string backend = "auto";                 // "auto", "cpu" or "hip"
   SkipSemantics skip = SkipSemantics::scale_input;
+  WeightStorage storage = WeightStorage::mapped;
   // Called with a fraction in [0, 1] while loading; return false to cancel (zaya::Error cancelled).
   std::function<bool(float)> progress;
 };

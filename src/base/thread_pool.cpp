@@ -2,6 +2,14 @@
 #include <zaya/thread_pool.h>
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define ZAYA_CPU_RELAX() _mm_pause()
+#else
+#define ZAYA_CPU_RELAX() ((void)0)
+#endif
 
 namespace zaya {
 
@@ -36,19 +44,35 @@ void ThreadPool::run_share(int index) {
   }
 }
 
+namespace {
+// Spins until pred() or ~50 microseconds have passed; true if pred() became true.
+template <typename Pred>
+bool spin_until(Pred&& pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+  for (int i = 0;; ++i) {
+    if (pred()) return true;
+    ZAYA_CPU_RELAX();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) return false;
+  }
+}
+}  // namespace
+
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    {
+    if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
+      wake_.wait(lock, [&] { return stopping_ || generation_.load(std::memory_order_acquire) != seen; });
     }
-    run_share(index);
     {
       std::lock_guard lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+      if (stopping_) return;
+      seen = generation_.load(std::memory_order_acquire);
+    }
+    run_share(index);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard lock(mutex_);  // pairs with the waiter's predicate check
+      done_.notify_one();
     }
   }
 }
@@ -68,15 +92,18 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t, size_t)
     job_n_ = n;
     job_chunks_ = chunks;
     error_ = nullptr;
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
+    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   run_share(0);
   std::exception_ptr error;
-  {
+  if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
     std::unique_lock lock(mutex_);
-    done_.wait(lock, [&] { return pending_ == 0; });
+    done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+  }
+  {
+    std::lock_guard lock(mutex_);
     job_ = nullptr;
     error = error_;
     error_ = nullptr;

@@ -27,7 +27,11 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& directory,
   m->options_ = options;
   m->directory_ = directory;
   m->weights_ = std::make_unique<model::ModelWeights>(model::load_weights(store, m->config_));
-  report(0.9f);
+  store.reset();
+  report(0.5f);
+  if (options.storage == WeightStorage::copied)
+    model::copy_weights_to_arena(*m->weights_, [&](float f) { report(0.5f + 0.45f * f); return true; });
+  report(0.95f);
   auto choice = create_backend(options.backend);
   m->backend_ = std::move(choice.backend);
   m->backend_log_ = std::move(choice.log);

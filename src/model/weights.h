@@ -8,6 +8,7 @@
 #include <zaya/tensor.h>
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -53,6 +54,12 @@ struct BlockWeights {
   ResidualScale post_mlp;
 };
 
+// Unmaps the anonymous region of WeightStorage::copied.
+struct ArenaFree {
+  size_t bytes = 0;
+  void operator()(void* p) const noexcept;
+};
+
 struct ModelWeights {
   WeightMatrix embedding;                  // [V, H]
   WeightMatrix lm_head;                    // [V, H]; the embedding when tied
@@ -68,10 +75,15 @@ struct ModelWeights {
   uint64_t active_params = 0;              // per token: everything but the unchosen experts
   uint64_t embedding_params = 0;
 
-  // Keeps converted copies alive (f16 -> f32, misaligned data, router matrices).
+  // Keeps converted copies alive (f16 -> f32, misaligned data, conv weights).
   std::deque<std::vector<float>> owned;
-  std::shared_ptr<TensorStore> store;
+  std::shared_ptr<TensorStore> store;   // null once the weights were copied out of the files
+  std::unique_ptr<void, ArenaFree> arena;  // WeightStorage::copied: every matrix, huge-page backed
 };
+
+// Moves every weight matrix into one anonymous huge-page arena and releases the file mappings
+// (WeightStorage::copied). `progress` gets the copied fraction; returning false cancels.
+void copy_weights_to_arena(ModelWeights& weights, const std::function<bool(float)>& progress);
 
 // Reads, checks (presence, dtype, shape against the config) and arranges every tensor.
 // Throws zaya::Error naming the file and tensor on any problem.

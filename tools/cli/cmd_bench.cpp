@@ -5,6 +5,7 @@
 // share the P-token prompt, G steps each), with the weight bytes each decoded token really
 // streamed and the fraction of the bandwidth roofline that achieves.
 #include "cli.h"
+#include "model_args.h"
 
 #include "cpu/bandwidth.h"
 
@@ -36,8 +37,7 @@ int run_bench(zaya::cli::Args& args) {
   const int64_t batch = args.get_int("batch", 1, 1, 4096);
   const bool as_json = args.flag("json");
   const bool skip_probe = args.flag("no-bandwidth");
-  zaya::ModelOptions options;
-  options.backend = args.get_or("backend", "auto");
+  zaya::ModelOptions options = zaya::cli::parse_model_options(args);
   args.finish();
 
   zaya::cpu::BandwidthResult bw;

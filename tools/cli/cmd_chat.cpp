@@ -2,6 +2,7 @@
 // An interactive chat in the terminal: history kept, answers streamed, reasoning shown dimmed
 // (or hidden), Ctrl-C stops the current answer (not the program), Ctrl-D or /exit quits.
 #include "cli.h"
+#include "model_args.h"
 #include "sampling_args.h"
 
 #include <zaya/chat_format.h>
@@ -37,8 +38,7 @@ int run_chat(zaya::cli::Args& args) {
   zaya::GenerationConfig config;
   config.sampling = zaya::cli::parse_sampling(args);
   config.max_tokens = max_tokens;
-  zaya::ModelOptions options;
-  options.backend = args.get_or("backend", "auto");
+  zaya::ModelOptions options = zaya::cli::parse_model_options(args);
   const int threads = static_cast<int>(args.get_int("threads", 0, 0, 1024));
   args.finish();
 

@@ -2,6 +2,7 @@
 //               [--max-tokens N] [--stop STR] [--no-think] [--ignore-eos] [--json]
 // Streams text to stdout as it is produced (text prompts), or prints the generated ids.
 #include "cli.h"
+#include "model_args.h"
 #include "ids.h"
 #include "sampling_args.h"
 
@@ -35,8 +36,7 @@ int run_generate(zaya::cli::Args& args) {
   config.max_tokens = max_tokens;
   config.stop_at_eos = !ignore_eos;
   if (stop) config.stop_strings.push_back(*stop);
-  zaya::ModelOptions options;
-  options.backend = args.get_or("backend", "auto");
+  zaya::ModelOptions options = zaya::cli::parse_model_options(args);
   const int threads = static_cast<int>(args.get_int("threads", 0, 0, 1024));
   args.finish();
 

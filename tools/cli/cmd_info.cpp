@@ -1,5 +1,6 @@
 // zaya info --model DIR [--backend auto|cpu|hip] [--json]
 #include "cli.h"
+#include "model_args.h"
 
 #include <zaya/json_writer.h>
 #include <zaya/model.h>
@@ -16,9 +17,8 @@ std::string human_bytes(double b) {
 }
 
 int run_info(zaya::cli::Args& args) {
-  zaya::ModelOptions options;
   std::string dir = args.require("model");
-  options.backend = args.get_or("backend", "auto");
+  zaya::ModelOptions options = zaya::cli::parse_model_options(args);
   bool as_json = args.flag("json");
   args.finish();
   auto model = zaya::Model::load(dir, options);

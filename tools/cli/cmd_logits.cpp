@@ -2,6 +2,7 @@
 // Writes a safetensors file with `logits` F32 [T, vocab]: the logits at every position of one
 // forward pass over the ids.
 #include "cli.h"
+#include "model_args.h"
 #include "ids.h"
 
 #include <zaya/context.h>
@@ -15,8 +16,7 @@ int run_logits(zaya::cli::Args& args) {
   const std::string dir = args.require("model");
   const auto ids = zaya::cli::parse_ids(args.require("ids"));
   const std::string out = args.require("out");
-  zaya::ModelOptions options;
-  options.backend = args.get_or("backend", "auto");
+  zaya::ModelOptions options = zaya::cli::parse_model_options(args);
   const int threads = static_cast<int>(args.get_int("threads", 0, 0, 1024));
   args.finish();
   auto model = zaya::Model::load(dir, options);

@@ -1,0 +1,23 @@
+// tools/cli/model_args.h - the model-loading flags shared by every command that loads a model:
+//   --backend auto|cpu|hip   --load mmap|copy
+#pragma once
+
+#include "cli.h"
+
+#include <zaya/model.h>
+
+namespace zaya::cli {
+
+inline const char* kModelUsage = "[--backend auto|cpu|hip] [--load mmap|copy]";
+
+inline ModelOptions parse_model_options(Args& args) {
+  ModelOptions o;
+  o.backend = args.get_or("backend", "auto");
+  const std::string load = args.get_or("load", "mmap");
+  if (load == "mmap") o.storage = WeightStorage::mapped;
+  else if (load == "copy") o.storage = WeightStorage::copied;
+  else fail(ErrorCode::invalid_argument, "--load must be mmap or copy, not '{}'", load);
+  return o;
+}
+
+}  // namespace zaya::cli
