@@ -5,6 +5,14 @@
 // `raise_exception(msg)` and `strftime_now(fmt)`. ChatTemplate reimplements that subset of
 // Jinja and Python semantics so that prompts come out byte for byte the same.
 //
+// Supported: the whole statement set chat templates use (if/elif/else, for with loop.*, else,
+// filters and recursive, set incl. ns.attr and block set, namespace, macro/call/caller, filter
+// blocks, with, break/continue, raw, comments, whitespace control), jinja2's builtin filters and
+// tests, str/dict/list methods, Python semantics for printing, truthiness, comparisons and
+// arithmetic, and jinja2's Undefined. Not supported: extends/block/include/import (there is
+// nothing to load), integers beyond 64 bits in arithmetic (they still pass through from JSON),
+// non-string dict keys, and full Unicode case tables (common scripts only).
+//
 // Templates come from model files downloaded from the internet, so rendering is bounded:
 // every limit below fails with zaya::Error(ErrorCode::limit_exceeded) instead of crashing,
 // hanging or exhausting memory. Template mistakes and raise_exception() fail with

@@ -204,12 +204,18 @@ Val builtin_joiner(Renderer& renderer, const CallArgs& args) {
   return Val(renderer.make_object<JoinerObject>(a.get_or(0, Val(std::string(", ")))));
 }
 
+// jinja2's lipsum() produces random text, which no prompt can depend on; it exists so that
+// `lipsum is defined` agrees with jinja2, and refuses to run.
+Val builtin_lipsum(Renderer&, const CallArgs&) {
+  fail(ErrorCode::template_error, "lipsum() is not supported: its output is random");
+}
+
 struct GlobalEntry {
   std::string_view name;
   BuiltinFn fn;
 };
 
-constexpr std::array<GlobalEntry, 7> kGlobals = {{
+constexpr std::array<GlobalEntry, 8> kGlobals = {{
     {"range", builtin_range},
     {"dict", builtin_dict},
     {"namespace", builtin_namespace},
@@ -217,6 +223,7 @@ constexpr std::array<GlobalEntry, 7> kGlobals = {{
     {"strftime_now", builtin_strftime_now},
     {"cycler", builtin_cycler},
     {"joiner", builtin_joiner},
+    {"lipsum", builtin_lipsum},
 }};
 
 }  // namespace
