@@ -33,11 +33,13 @@ if(ZAYA_BUILD_TESTS)
 endif()
 
 # ---- GPU plugin (hipcc) -----------------------------------------------------------------------------
+# hipcc compiles the two TUs that need HIP (the kernel launchers and the runtime calls), one code
+# object per arch; the host-only TUs are ordinary C++ of the project's compiler.
 if(ZAYA_BACKEND_HIP)
   find_program(ZAYA_HIPCC hipcc REQUIRED)
   find_library(ZAYA_AMDHIP64 amdhip64 REQUIRED)
-  set(hip_flags -std=c++20 -O2 -DNDEBUG -fPIC -fvisibility=hidden
-      "-DZAYA_HIP_ARCHS_STRING=\"${ZAYA_HIP_ARCHS}\""
+  string(REPLACE ";" "," hip_archs_csv "${ZAYA_HIP_ARCHS}")
+  set(hip_flags -std=c++20 -O2 -DNDEBUG -fPIC -fvisibility=hidden -DZAYA_HIP_ARCHS_STRING="${hip_archs_csv}"
       -I${CMAKE_CURRENT_SOURCE_DIR}/src -I${CMAKE_CURRENT_SOURCE_DIR}/include
       # The project's warnings, spelled for clang (ZAYA_WARNINGS may carry GCC-only flags).
       -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Wunused -Woverloaded-virtual
@@ -45,31 +47,27 @@ if(ZAYA_BACKEND_HIP)
   if(ZAYA_WERROR)
     list(APPEND hip_flags -Werror)
   endif()
-  set(arch_flags)
   foreach(arch ${ZAYA_HIP_ARCHS})
-    list(APPEND arch_flags --offload-arch=${arch})
+    list(APPEND hip_flags --offload-arch=${arch})
   endforeach()
   set(hip_objects)
-  # Device code: the kernel launchers (the only TU with kernels) and the runtime (HIP API).
-  foreach(src src/hip/plugin/launchers_hip.cpp src/hip/plugin/runtime.cpp ${ZAYA_HIP_HOST_SOURCES})
+  foreach(src src/hip/plugin/launchers_hip.cpp src/hip/plugin/runtime.cpp)
     get_filename_component(stem ${src} NAME_WE)
     set(obj ${CMAKE_CURRENT_BINARY_DIR}/zaya-hip/${stem}.o)
-    if(src MATCHES "launchers_hip|runtime")
-      set(lang -x hip ${arch_flags})
-    else()
-      set(lang -x c++)
-    endif()
     add_custom_command(OUTPUT ${obj}
         COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/zaya-hip
-        COMMAND ${ZAYA_HIPCC} ${hip_flags} ${lang} -c ${CMAKE_CURRENT_SOURCE_DIR}/${src} -o ${obj}
+        COMMAND ${ZAYA_HIPCC} ${hip_flags} -x hip -c ${CMAKE_CURRENT_SOURCE_DIR}/${src} -o ${obj}
         DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${src} ${ZAYA_HIP_HEADERS}
         COMMENT "hipcc ${src} (${ZAYA_HIP_ARCHS})" VERBATIM COMMAND_EXPAND_LISTS)
     list(APPEND hip_objects ${obj})
   endforeach()
-  set(plugin ${CMAKE_BINARY_DIR}/libzaya-hip.so)
-  add_custom_command(OUTPUT ${plugin}
-      COMMAND ${ZAYA_HIPCC} -shared -fPIC ${arch_flags} ${hip_objects} -o ${plugin} -lamdhip64 -lfmt -Wl,--no-undefined
-      DEPENDS ${hip_objects}
-      COMMENT "linking libzaya-hip.so" VERBATIM COMMAND_EXPAND_LISTS)
-  add_custom_target(zaya_hip_plugin ALL DEPENDS ${plugin})
+  set_source_files_properties(${hip_objects} PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
+  add_library(zaya_hip_plugin MODULE ${ZAYA_HIP_HOST_SOURCES} ${hip_objects})
+  set_target_properties(zaya_hip_plugin PROPERTIES OUTPUT_NAME zaya-hip PREFIX lib
+      LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR} CXX_VISIBILITY_PRESET hidden)
+  target_include_directories(zaya_hip_plugin PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/include)
+  target_compile_definitions(zaya_hip_plugin PRIVATE ZAYA_HIP_ARCHS_STRING="${hip_archs_csv}")
+  target_link_libraries(zaya_hip_plugin PRIVATE ${ZAYA_AMDHIP64} fmt::fmt)
+  target_link_options(zaya_hip_plugin PRIVATE -Wl,--no-undefined)
+  target_compile_options(zaya_hip_plugin PRIVATE ${ZAYA_WARNINGS})
 endif()

@@ -11,6 +11,7 @@ PACKAGES=(
   doctest-dev        # unit tests
   libsimdjson-dev    # JSON parsing: GB/s on the 33 MB tokenizer.json
   python3 python3-numpy  # binding tests (ctypes) and test-data tools
+  hipcc libamdhip64-dev  # AMD GPU plugin (ROCm 5.2 toolchain: clang 15 + device libs); compiled in CI, no GPU needed
 )
 
 missing=()

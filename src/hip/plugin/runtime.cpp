@@ -56,7 +56,7 @@ bool emulated() noexcept { return false; }
 namespace zaya::gpu {
 
 #ifndef ZAYA_HIP_ARCHS_STRING
-#error "the GPU plugin build defines ZAYA_HIP_ARCHS_STRING (the --offload-arch list, ';'-separated)"
+#error "the GPU plugin build defines ZAYA_HIP_ARCHS_STRING (the --offload-arch list, ','-separated)"
 #endif
 const char* build_archs() noexcept { return ZAYA_HIP_ARCHS_STRING; }
 
@@ -64,7 +64,7 @@ static bool arch_in_build(std::string_view arch) {
   arch = arch.substr(0, arch.find(':'));  // "gfx90a:sramecc+:xnack-" -> "gfx90a"
   std::string_view list = ZAYA_HIP_ARCHS_STRING;
   while (!list.empty()) {
-    const size_t end = list.find(';');
+    const size_t end = list.find(',');
     if (list.substr(0, end) == arch) return true;
     if (end == std::string_view::npos) break;
     list.remove_prefix(end + 1);
