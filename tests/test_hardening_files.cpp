@@ -227,6 +227,12 @@ TEST_CASE("safetensors: overlapping tensors are rejected, however they are arran
   expect_parse_error("{" + entry("a", 2, 0) + "," + entry("b", 2, 4) + "}", 12, ErrorCode::bad_format, "overlap");
   expect_parse_error("{" + entry("a", 4, 0) + "," + entry("b", 1, 4) + "}", 16, ErrorCode::bad_format, "overlap");
   expect_parse_error("{" + entry("a", 2, 8) + "," + entry("b", 2, 8) + "}", 16, ErrorCode::bad_format, "overlap");
+  // A tensor inside an earlier, longer one that is not its neighbour in sorted order: an empty
+  // tensor (or a short one) sits between them.
+  expect_parse_error("{" + entry("big", 4, 0) + "," + entry("empty", 0, 8) + "," + entry("inside", 1, 12) + "}", 16,
+                     ErrorCode::bad_format, "overlap");
+  expect_parse_error("{" + entry("big", 8, 0) + "," + entry("small", 1, 4) + "," + entry("later", 1, 24) + "}", 32,
+                     ErrorCode::bad_format, "overlap");
   // Adjacent tensors and empty tensors anywhere are fine.
   CHECK(!parse_error(safetensors_bytes("{" + entry("a", 2, 0) + "," + entry("b", 2, 8) + "," + entry("e", 0, 4) + "}", 16))
              .has_value());

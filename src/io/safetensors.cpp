@@ -102,11 +102,17 @@ std::vector<TensorInfo> SafetensorsFile::parse(std::span<const std::byte> bytes,
   std::vector<size_t> order(ranges.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a] < ranges[b]; });
-  for (size_t i = 1; i < order.size(); ++i) {
-    auto prev = ranges[order[i - 1]], cur = ranges[order[i]];
-    if (cur.first < prev.second && cur.first != cur.second && prev.first != prev.second)
-      fail(ErrorCode::bad_format, "{}: tensors '{}' and '{}' overlap in the data buffer", file,
-           tensors[order[i - 1]].name, tensors[order[i]].name);
+  // In begin order, each non-empty range must start at or after the furthest end seen so far
+  // (comparing neighbours only misses a range inside an earlier, longer one when an empty or
+  // shorter range sorts between them).
+  size_t furthest = order.size();  // the non-empty range with the furthest end so far
+  for (size_t i : order) {
+    const auto [begin, end] = ranges[i];
+    if (begin == end) continue;
+    if (furthest != order.size() && begin < ranges[furthest].second)
+      fail(ErrorCode::bad_format, "{}: tensors '{}' and '{}' overlap in the data buffer", file, tensors[furthest].name,
+           tensors[i].name);
+    if (furthest == order.size() || end > ranges[furthest].second) furthest = i;
   }
   return tensors;
 }
