@@ -255,6 +255,43 @@ TEST_CASE("safetensors: invalid UTF-8, deep nesting and duplicate names in the h
 
 // ---- model.safetensors.index.json -------------------------------------------------------------
 
+TEST_CASE("index: hostile weight maps") {
+  CHECK_ERROR(TensorStore::parse_index("{\"weight_map\": {\"a\": \"s1\", \"b\": \"s2\", \"a\": \"s2\"}}"), ErrorCode::bad_format,
+              "'a' is listed twice");
+  CHECK_ERROR(TensorStore::parse_index(std::string("{\"weight_map\": {\"a\": \"x\\u0000y\"}}")), ErrorCode::bad_format,
+              "plain file name");
+  for (const char* shard : {"../model.safetensors", "/etc/passwd", "sub/dir.safetensors", "..", ".", "", "a\\\\b"}) {
+    CAPTURE(shard);
+    CHECK_ERROR(TensorStore::parse_index(fmt::format("{{\"weight_map\": {{\"t\": \"{}\"}}}}", shard)), ErrorCode::bad_format,
+                "plain file name");
+  }
+  CHECK_ERROR(TensorStore::parse_index("{\"weight_map\": {}}"), ErrorCode::bad_format, "empty");
+  CHECK_ERROR(TensorStore::parse_index("{\"weight_map\": []}"), ErrorCode::bad_format, "weight_map");
+  CHECK_ERROR(TensorStore::parse_index("{\"metadata\": {}}"), ErrorCode::bad_format, "weight_map");
+  CHECK_ERROR(TensorStore::parse_index("{\"weight_map\": {\"t\": 1}}"), ErrorCode::bad_format, "not a string");
+  CHECK_ERROR(TensorStore::parse_index("{\"weight_map\": {\"t\": \"s\xff\"}}"), ErrorCode::bad_format, "malformed JSON");
+  CHECK_ERROR(TensorStore::parse_index(std::string(100000, '[')), ErrorCode::bad_format, "malformed JSON");
+  CHECK_ERROR(TensorStore::parse_index(""), ErrorCode::bad_format, "malformed JSON");
+
+  // More than 10000 shards fails; a long map over many shards stays fast (no quadratic dedup).
+  std::string many = "{\"weight_map\": {";
+  for (int i = 0; i <= 10000; ++i) many += fmt::format("{}\"t{}\": \"shard-{:06}.safetensors\"", i ? "," : "", i, i);
+  many += "}}";
+  CHECK_ERROR(TensorStore::parse_index(many), ErrorCode::bad_format, "more than 10000 shards");
+  std::string wide = "{\"weight_map\": {";
+  for (int i = 0; i < 200000; ++i)
+    wide += fmt::format("{}\"model.layers.{}.weight\": \"model-{:05}-of-10000.safetensors\"", i ? "," : "", i, i % 10000);
+  wide += "}}";
+  const auto start = std::chrono::steady_clock::now();
+  const auto index = TensorStore::parse_index(wide);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  MESSAGE("parse_index: 200000 tensors over 10000 shards in " << seconds << " s");
+  CHECK(index.shards.size() == 10000);
+  CHECK(index.shard_of.size() == 200000);
+  CHECK(index.shards.front() == "model-00000-of-10000.safetensors");
+  CHECK(seconds < 10.0);
+}
+
 TEST_CASE("index: shards that are not files") {
   const auto dir = test::temp_dir("hostile-index-dir-shard");
   std::filesystem::create_directories(dir / "shard.safetensors");

@@ -9,11 +9,13 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <set>
 
 namespace zaya {
 namespace {
 
 constexpr uint64_t kMaxHeaderBytes = uint64_t(100) << 20;  // HF's own limit is 100 MB
+constexpr size_t kMaxShards = 10000;
 
 bool checked_mul(size_t a, size_t b, size_t& out) { return !__builtin_mul_overflow(a, b, &out); }
 
@@ -147,19 +149,29 @@ TensorStore::Index TensorStore::parse_index(std::string_view text) {
   if (root["weight_map"].get(weight_map))
     fail(ErrorCode::bad_format, "model.safetensors.index.json: missing \"weight_map\" object");
   Index index;
+  std::set<std::string> seen_shards;  // a set: a long weight_map must not make the dedup quadratic
   for (auto entry : weight_map) {
     std::string_view shard;
     if (entry.value.get(shard))
       fail(ErrorCode::bad_format, "model.safetensors.index.json: weight_map entry '{}' is not a string", std::string(entry.key));
     std::string shard_name(shard);
+    if (shard_name.find('\0') != std::string::npos)
+      fail(ErrorCode::bad_format, "model.safetensors.index.json: a shard name contains a NUL byte (not a plain file name)");
     if (shard_name.empty() || shard_name.find('/') != std::string::npos || shard_name.find('\\') != std::string::npos ||
         shard_name == "." || shard_name == "..")
       fail(ErrorCode::bad_format, "model.safetensors.index.json: shard name '{}' must be a plain file name", shard_name);
-    index.shard_of[std::string(entry.key)] = shard_name;
-    if (std::find(index.shards.begin(), index.shards.end(), shard_name) == index.shards.end()) index.shards.push_back(shard_name);
+    // A tensor listed twice is ambiguous (which shard holds it?) and would leave a shard opened
+    // that no tensor maps to.
+    if (!index.shard_of.emplace(std::string(entry.key), shard_name).second)
+      fail(ErrorCode::bad_format, "model.safetensors.index.json: tensor '{}' is listed twice", std::string(entry.key));
+    if (!seen_shards.count(shard_name)) {
+      if (index.shards.size() == kMaxShards)
+        fail(ErrorCode::bad_format, "model.safetensors.index.json: more than {} shards is absurd", kMaxShards);
+      seen_shards.insert(shard_name);
+      index.shards.push_back(shard_name);
+    }
   }
   if (index.shards.empty()) fail(ErrorCode::bad_format, "model.safetensors.index.json: weight_map is empty");
-  if (index.shards.size() > 10000) fail(ErrorCode::bad_format, "model.safetensors.index.json: {} shards is absurd", index.shards.size());
   return index;
 }
 
