@@ -6,6 +6,10 @@
 //   - zaya::Context on the "hip" Backend (matmul / attention / experts through the plugin).
 // Then batches of several sequences, fork/clear, and split-K decode over a long cache, each
 // against the CPU backend.
+//
+// On an AMD machine the same tests run on the GPU: ZAYA_HIP_TEST_PLUGIN=/path/libzaya-hip.so
+// replaces the emulated plugin, and a timing case prints a table (docs/HIP.md); set
+// ZAYA_HIP_TEST_MODEL=/path/to/ZAYA1-8B to time a real checkpoint too.
 #include "test_support.h"
 
 #include "hip_loader/device_forward.h"
@@ -14,7 +18,9 @@
 #include <zaya/error.h>
 #include <zaya/model.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <random>
 
 using namespace zaya;
@@ -34,9 +40,14 @@ Golden read_golden(const std::string& name) {
           test::read_tensor<float>(f, "logits")};
 }
 
+const char* real_plugin() {
+  const char* p = std::getenv("ZAYA_HIP_TEST_PLUGIN");
+  return p && *p ? p : nullptr;
+}
+
 struct EmulatedDevice {
   explicit EmulatedDevice(int wavefront) {
-    setenv("ZAYA_HIP_PLUGIN", ZAYA_HIP_EMU_PLUGIN, 1);
+    setenv("ZAYA_HIP_PLUGIN", real_plugin() ? real_plugin() : ZAYA_HIP_EMU_PLUGIN, 1);
     setenv("ZAYA_HIP_EMU_WAVEFRONT", std::to_string(wavefront).c_str(), 1);
   }
   ~EmulatedDevice() {
@@ -85,7 +96,8 @@ TEST_CASE("hip forward on the emulated device: golden logits and greedy ids of e
       auto golden = read_golden(c.dir);
       auto model = Model::load(checkpoint(c.dir), {.backend = "hip"});
       REQUIRE(model->backend().name() == "hip");
-      CHECK(model->info().backend_log.find("emulated") != std::string::npos);
+      CHECK((model->info().backend_log.find("emulated") != std::string::npos) == !real_plugin());
+      MESSAGE(model->info().backend_log);
 
       // Device-side forward: the prompt as one batch (prefill), then greedy decode token by token.
       hip_loader::DeviceForward fwd(model, {.max_sequences = 1, .max_context = 256});
@@ -179,4 +191,58 @@ TEST_CASE("hip forward: split-K decode over a long cache matches the CPU backend
   MESSAGE("600-token prefill + split-K decode vs CPU: relative error " << worst);
   CHECK(worst <= 1e-4);
   CHECK(fwd.length(0) == 603);
+}
+
+TEST_CASE("hip forward: timing on a real GPU (ZAYA_HIP_TEST_PLUGIN)") {
+  if (!real_plugin()) {
+    MESSAGE("skipped: set ZAYA_HIP_TEST_PLUGIN=/path/libzaya-hip.so on an AMD machine (emulated timings mean nothing)");
+    return;
+  }
+  EmulatedDevice device(64);
+  std::vector<std::string> dirs = {checkpoint("native-bf16-sharded").string()};
+  if (const char* m = std::getenv("ZAYA_HIP_TEST_MODEL"); m && *m) dirs.emplace_back(m);
+  using clock = std::chrono::steady_clock;
+  auto seconds = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  std::string table = "\n| model | backend | upload s | prefill 512 tok/s | decode ms/token (64 tokens) |\n|---|---|---|---|---|\n";
+  for (const auto& dir : dirs) {
+    for (const char* backend : {"hip", "cpu"}) {
+      auto t0 = clock::now();
+      auto model = Model::load(dir, {.backend = backend});
+      std::mt19937 gen(3);
+      std::vector<int32_t> prompt(512);
+      const auto vocab = static_cast<uint32_t>(std::min<int64_t>(model->config().vocab, 1000));
+      for (auto& t : prompt) t = static_cast<int32_t>(gen() % vocab);
+      double upload = 0, prefill = 0, decode = 0;
+      if (std::string(backend) == "hip") {
+        hip_loader::DeviceForward fwd(model, {.max_sequences = 1, .max_context = 1024});
+        auto t1 = clock::now();
+        upload = seconds(t0, t1);
+        auto logits = fwd.prefill(0, prompt);
+        auto t2 = clock::now();
+        for (int i = 0; i < 64; ++i) {
+          const int32_t next = argmax(logits);
+          logits = fwd.prefill(0, std::span<const int32_t>(&next, 1));
+        }
+        auto t3 = clock::now();
+        prefill = seconds(t1, t2);
+        decode = seconds(t2, t3);
+      } else {
+        Context ctx(model, {.max_sequences = 1, .max_context = 1024});
+        auto t1 = clock::now();
+        upload = seconds(t0, t1);
+        auto logits = ctx.prefill(0, prompt);
+        auto t2 = clock::now();
+        for (int i = 0; i < 64; ++i) {
+          const int32_t next = argmax(logits);
+          logits = ctx.prefill(0, std::span<const int32_t>(&next, 1));
+        }
+        auto t3 = clock::now();
+        prefill = seconds(t1, t2);
+        decode = seconds(t2, t3);
+      }
+      table += fmt::format("| {} | {} | {:.2f} | {:.0f} | {:.2f} |\n", std::filesystem::path(dir).filename().string(),
+                           model->info().backend, upload, 512.0 / prefill, 1000.0 * decode / 64.0);
+    }
+  }
+  MESSAGE(table);
 }
