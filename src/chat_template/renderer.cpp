@@ -220,7 +220,11 @@ Renderer::Flow Renderer::exec_stmt(const Stmt& stmt, const ScopePtr& scope, std:
       const auto& s = static_cast<const ScopeStmt&>(stmt);
       auto inner = std::make_shared<Scope>();
       inner->parent = scope;
-      for (const auto& [target, value] : s.assignments) assign(target, eval(*value, inner), *inner);
+      // jinja2 evaluates every value in the enclosing scope before assigning any of them.
+      std::vector<Val> values;
+      values.reserve(s.assignments.size());
+      for (const auto& assignment : s.assignments) values.push_back(eval(*assignment.second, scope));
+      for (size_t i = 0; i < values.size(); ++i) assign(s.assignments[i].first, values[i], *inner);
       return exec(s.body, inner, out);
     }
     case StmtKind::break_: return Flow::break_loop;
