@@ -35,9 +35,11 @@ struct TemplateLimits {
   // Size of the rendered text; also the largest string any expression may build.
   size_t max_output_bytes = size_t{16} << 20;
   // Nesting bound for parsing (parentheses, nested blocks, expression trees) and for rendering
-  // (nested blocks and expressions plus macro calls, counted together). Rendering at this
-  // depth needs a few hundred KiB of native stack.
-  int max_depth = 256;
+  // (nested blocks and expressions plus macro calls, counted together; a recursive macro uses
+  // about 4 levels per call). At the default, rendering needs up to ~256 KiB of native stack in
+  // optimized builds (several times more in debug or sanitizer builds): lower it for threads
+  // with small stacks.
+  int max_depth = 512;
   // Evaluation steps per render: expressions, statements, loop iterations and items processed
   // by filters each count one.
   uint64_t max_steps = 20'000'000;

@@ -142,20 +142,14 @@ std::string Renderer::capture(const Body& body, const ScopePtr& scope) {
   return out;
 }
 
+// Like eval(), exec_stmt() only dispatches; the statements that hold values or buffers run in
+// their own functions so that nesting blocks costs little native stack.
 Renderer::Flow Renderer::exec_stmt(const Stmt& stmt, const ScopePtr& scope, std::string& out) {
   tick();
   current_line_ = stmt.line;
   switch (stmt.kind) {
     case StmtKind::text: append_output(out, static_cast<const TextStmt&>(stmt).text); return Flow::normal;
-    case StmtKind::print: {
-      Val v = eval(*static_cast<const PrintStmt&>(stmt).expr, scope);
-      if (v.is_string()) {
-        append_output(out, v.as_string());
-      } else {
-        append_output(out, to_str(v));
-      }
-      return Flow::normal;
-    }
+    case StmtKind::print: exec_print(static_cast<const PrintStmt&>(stmt), scope, out); return Flow::normal;
     case StmtKind::if_: {
       DepthGuard guard(*this);
       const auto& s = static_cast<const IfStmt&>(stmt);
@@ -175,62 +169,81 @@ Renderer::Flow Renderer::exec_stmt(const Stmt& stmt, const ScopePtr& scope, std:
     }
     case StmtKind::set_block: {
       DepthGuard guard(*this);
-      const auto& s = static_cast<const SetBlockStmt&>(stmt);
-      auto inner = std::make_shared<Scope>();
-      inner->parent = scope;
-      std::string content;
-      Flow flow = exec(s.body, inner, content);
-      if (flow != Flow::normal) return flow;
-      Val value = make_string(std::move(content));
-      if (s.filter) value = apply_filter_chain(*s.filter, value, scope);
-      exec_set(s.target, std::move(value), scope);
-      return Flow::normal;
+      return exec_set_block(static_cast<const SetBlockStmt&>(stmt), scope);
     }
     case StmtKind::macro: {
       const auto& s = static_cast<const MacroStmt&>(stmt);
-      auto macro = make_object<MacroObject>(&s.def, scope);
-      scope->vars.set(s.def.name, Val(std::shared_ptr<Object>(std::move(macro))));
+      scope->vars.set(s.def.name, Val(std::shared_ptr<Object>(make_object<MacroObject>(&s.def, scope))));
       return Flow::normal;
     }
     case StmtKind::call_block: {
       DepthGuard guard(*this);
-      const auto& s = static_cast<const CallBlockStmt&>(stmt);
-      Val callee = eval(*s.call->callee, scope);
-      CallArgs args = eval_args(s.call->args, scope);
-      auto caller = make_object<MacroObject>(&s.caller, scope);
-      args.keywords.emplace_back("caller", Val(std::shared_ptr<Object>(std::move(caller))));
-      Val result = call(callee, args);
-      append_output(out, to_str(result));
+      exec_call_block(static_cast<const CallBlockStmt&>(stmt), scope, out);
       return Flow::normal;
     }
     case StmtKind::filter_block: {
       DepthGuard guard(*this);
-      const auto& s = static_cast<const FilterBlockStmt&>(stmt);
-      auto inner = std::make_shared<Scope>();
-      inner->parent = scope;
-      std::string content;
-      Flow flow = exec(s.body, inner, content);
-      if (flow != Flow::normal) return flow;
-      Val result = apply_filter_chain(*s.filter, make_string(std::move(content)), scope);
-      append_output(out, to_str(result));
-      return Flow::normal;
+      return exec_filter_block(static_cast<const FilterBlockStmt&>(stmt), scope, out);
     }
     case StmtKind::scope: {
       DepthGuard guard(*this);
-      const auto& s = static_cast<const ScopeStmt&>(stmt);
-      auto inner = std::make_shared<Scope>();
-      inner->parent = scope;
-      // jinja2 evaluates every value in the enclosing scope before assigning any of them.
-      std::vector<Val> values;
-      values.reserve(s.assignments.size());
-      for (const auto& assignment : s.assignments) values.push_back(eval(*assignment.second, scope));
-      for (size_t i = 0; i < values.size(); ++i) assign(s.assignments[i].first, values[i], *inner);
-      return exec(s.body, inner, out);
+      return exec_scope(static_cast<const ScopeStmt&>(stmt), scope, out);
     }
     case StmtKind::break_: return Flow::break_loop;
     case StmtKind::continue_: return Flow::continue_loop;
   }
   return Flow::normal;
+}
+
+void Renderer::exec_print(const PrintStmt& s, const ScopePtr& scope, std::string& out) {
+  Val v = eval(*s.expr, scope);
+  if (v.is_string()) {
+    append_output(out, v.as_string());
+  } else {
+    append_output(out, to_str(v));
+  }
+}
+
+Renderer::Flow Renderer::exec_set_block(const SetBlockStmt& s, const ScopePtr& scope) {
+  auto inner = std::make_shared<Scope>();
+  inner->parent = scope;
+  std::string content;
+  Flow flow = exec(s.body, inner, content);
+  if (flow != Flow::normal) return flow;
+  Val value = make_string(std::move(content));
+  if (s.filter) value = apply_filter_chain(*s.filter, value, scope);
+  exec_set(s.target, std::move(value), scope);
+  return Flow::normal;
+}
+
+void Renderer::exec_call_block(const CallBlockStmt& s, const ScopePtr& scope, std::string& out) {
+  Val callee = eval(*s.call->callee, scope);
+  CallArgs args = eval_args(s.call->args, scope);
+  args.keywords.emplace_back("caller", Val(std::shared_ptr<Object>(make_object<MacroObject>(&s.caller, scope))));
+  Val result = call(callee, args);
+  append_output(out, to_str(result));
+}
+
+Renderer::Flow Renderer::exec_filter_block(const FilterBlockStmt& s, const ScopePtr& scope, std::string& out) {
+  auto inner = std::make_shared<Scope>();
+  inner->parent = scope;
+  std::string content;
+  Flow flow = exec(s.body, inner, content);
+  if (flow != Flow::normal) return flow;
+  Val result = apply_filter_chain(*s.filter, make_string(std::move(content)), scope);
+  append_output(out, to_str(result));
+  return Flow::normal;
+}
+
+Renderer::Flow Renderer::exec_scope(const ScopeStmt& s, const ScopePtr& scope, std::string& out) {
+  auto inner = std::make_shared<Scope>();
+  inner->parent = scope;
+  // jinja2 evaluates every value in the enclosing scope before assigning any of them.
+  std::vector<Val> values;
+  values.reserve(s.assignments.size());
+  for (const auto& assignment : s.assignments) values.push_back(eval(*assignment.second, scope));
+  for (size_t i = 0; i < values.size(); ++i) assign(s.assignments[i].first, values[i], *inner);
+  return exec(s.body, inner, out);
 }
 
 Renderer::Flow Renderer::exec_for(const ForStmt& stmt, const ScopePtr& scope, std::string& out, int depth) {
@@ -334,106 +347,119 @@ Val Renderer::lookup(std::string_view name, const ScopePtr& scope) {
   return Val::undefined(fmt::format("'{}' is undefined", name));
 }
 
+// eval() only dispatches: each kind is evaluated in its own (not inlined) function, so that the
+// frame every level of expression nesting puts on the native stack stays small.
 Val Renderer::eval(const Expr& expr, const ScopePtr& scope) {
   tick();
   DepthGuard guard(*this);
   switch (expr.kind) {
     case ExprKind::literal: return static_cast<const LiteralExpr&>(expr).value;
     case ExprKind::name: return lookup(static_cast<const NameExpr&>(expr).name, scope);
-    case ExprKind::list: {
-      const auto& e = static_cast<const ListExpr&>(expr);
-      List items;
-      items.reserve(e.items.size());
-      for (const auto& item : e.items) items.push_back(eval(*item, scope));
-      return make_list(std::move(items), e.is_tuple);
-    }
-    case ExprKind::dict: {
-      const auto& e = static_cast<const DictExpr&>(expr);
-      Dict items;
-      for (const auto& [key_expr, value_expr] : e.items) {
-        Val key = eval(*key_expr, scope);
-        if (!key.is_string()) {
-          current_line_ = expr.line;
-          fail(ErrorCode::template_error, "dict keys must be strings in chat templates (got {})", type_name(key));
-        }
-        items.set(key.as_string(), eval(*value_expr, scope));
-      }
-      return make_dict(std::move(items));
-    }
-    case ExprKind::getattr: {
-      const auto& e = static_cast<const GetAttrExpr&>(expr);
-      Val object = eval(*e.object, scope);
-      current_line_ = expr.line;
-      return get_attr(*this, object, e.name);
-    }
-    case ExprKind::getitem: {
-      const auto& e = static_cast<const GetItemExpr&>(expr);
-      Val object = eval(*e.object, scope);
-      Val key = eval(*e.index, scope);
-      current_line_ = expr.line;
-      return get_item(*this, object, key);
-    }
-    case ExprKind::slice: {
-      const auto& e = static_cast<const SliceExpr&>(expr);
-      Val object = eval(*e.object, scope);
-      std::optional<Val> start, stop, step;
-      if (e.start) start = eval(*e.start, scope);
-      if (e.stop) stop = eval(*e.stop, scope);
-      if (e.step) step = eval(*e.step, scope);
-      current_line_ = expr.line;
-      return slice_value(*this, object, start ? &*start : nullptr, stop ? &*stop : nullptr, step ? &*step : nullptr);
-    }
+    case ExprKind::list: return eval_list(static_cast<const ListExpr&>(expr), scope);
+    case ExprKind::dict: return eval_dict(static_cast<const DictExpr&>(expr), scope);
+    case ExprKind::getattr: return eval_getattr(static_cast<const GetAttrExpr&>(expr), scope);
+    case ExprKind::getitem: return eval_getitem(static_cast<const GetItemExpr&>(expr), scope);
+    case ExprKind::slice: return eval_slice(static_cast<const SliceExpr&>(expr), scope);
     case ExprKind::call: return eval_call(static_cast<const CallExpr&>(expr), scope);
-    case ExprKind::filter: {
-      const auto& e = static_cast<const FilterExpr&>(expr);
-      Val input = e.input ? eval(*e.input, scope) : Val();
-      CallArgs args = eval_args(e.args, scope);
-      current_line_ = expr.line;
-      return apply_filter(e.name, input, args);
-    }
-    case ExprKind::test: {
-      const auto& e = static_cast<const TestExpr&>(expr);
-      Val input = eval(*e.input, scope);
-      CallArgs args = eval_args(e.args, scope);
-      current_line_ = expr.line;
-      return Val(apply_test(e.name, input, args));
-    }
-    case ExprKind::unary: {
-      const auto& e = static_cast<const UnaryExpr&>(expr);
-      Val operand = eval(*e.operand, scope);
-      if (e.op == UnaryOp::logical_not) return Val(!truthy(operand));
-      current_line_ = expr.line;
-      return unary_op(e.op, operand);
-    }
-    case ExprKind::binary: {
-      const auto& e = static_cast<const BinaryExpr&>(expr);
-      Val left = eval(*e.left, scope);
-      if (e.op == BinaryOp::logical_and) return truthy(left) ? eval(*e.right, scope) : left;
-      if (e.op == BinaryOp::logical_or) return truthy(left) ? left : eval(*e.right, scope);
-      Val right = eval(*e.right, scope);
-      current_line_ = expr.line;
-      return binary_op(*this, e.op, left, right);
-    }
+    case ExprKind::filter: return eval_filter(static_cast<const FilterExpr&>(expr), scope);
+    case ExprKind::test: return eval_test(static_cast<const TestExpr&>(expr), scope);
+    case ExprKind::unary: return eval_unary(static_cast<const UnaryExpr&>(expr), scope);
+    case ExprKind::binary: return eval_binary(static_cast<const BinaryExpr&>(expr), scope);
     case ExprKind::compare: return eval_compare(static_cast<const CompareExpr&>(expr), scope);
-    case ExprKind::concat: {
-      const auto& e = static_cast<const ConcatExpr&>(expr);
-      std::string text;
-      for (const auto& part : e.parts) {
-        Val v = eval(*part, scope);
-        append_str(text, v);
-        check_string_size(text.size());
-      }
-      return make_string(std::move(text));
-    }
-    case ExprKind::condition: {
-      const auto& e = static_cast<const ConditionExpr&>(expr);
-      if (truthy(eval(*e.test, scope))) return eval(*e.then, scope);
-      if (e.otherwise) return eval(*e.otherwise, scope);
-      return Val::undefined(fmt::format(
-          "the inline if-expression on line {} evaluated to false and no else section was defined.", expr.line));
-    }
+    case ExprKind::concat: return eval_concat(static_cast<const ConcatExpr&>(expr), scope);
+    case ExprKind::condition: return eval_condition(static_cast<const ConditionExpr&>(expr), scope);
   }
   return Val();
+}
+
+Val Renderer::eval_list(const ListExpr& e, const ScopePtr& scope) {
+  List items;
+  items.reserve(e.items.size());
+  for (const auto& item : e.items) items.push_back(eval(*item, scope));
+  return make_list(std::move(items), e.is_tuple);
+}
+
+Val Renderer::eval_dict(const DictExpr& e, const ScopePtr& scope) {
+  Dict items;
+  for (const auto& [key_expr, value_expr] : e.items) {
+    Val key = eval(*key_expr, scope);
+    if (!key.is_string()) {
+      current_line_ = e.line;
+      fail(ErrorCode::template_error, "dict keys must be strings in chat templates (got {})", type_name(key));
+    }
+    items.set(key.as_string(), eval(*value_expr, scope));
+  }
+  return make_dict(std::move(items));
+}
+
+Val Renderer::eval_getattr(const GetAttrExpr& e, const ScopePtr& scope) {
+  Val object = eval(*e.object, scope);
+  current_line_ = e.line;
+  return get_attr(*this, object, e.name);
+}
+
+Val Renderer::eval_getitem(const GetItemExpr& e, const ScopePtr& scope) {
+  Val object = eval(*e.object, scope);
+  Val key = eval(*e.index, scope);
+  current_line_ = e.line;
+  return get_item(*this, object, key);
+}
+
+Val Renderer::eval_slice(const SliceExpr& e, const ScopePtr& scope) {
+  Val object = eval(*e.object, scope);
+  std::optional<Val> start, stop, step;
+  if (e.start) start = eval(*e.start, scope);
+  if (e.stop) stop = eval(*e.stop, scope);
+  if (e.step) step = eval(*e.step, scope);
+  current_line_ = e.line;
+  return slice_value(*this, object, start ? &*start : nullptr, stop ? &*stop : nullptr, step ? &*step : nullptr);
+}
+
+Val Renderer::eval_filter(const FilterExpr& e, const ScopePtr& scope) {
+  Val input = e.input ? eval(*e.input, scope) : Val();
+  CallArgs args = eval_args(e.args, scope);
+  current_line_ = e.line;
+  return apply_filter(e.name, input, args);
+}
+
+Val Renderer::eval_test(const TestExpr& e, const ScopePtr& scope) {
+  Val input = eval(*e.input, scope);
+  CallArgs args = eval_args(e.args, scope);
+  current_line_ = e.line;
+  return Val(apply_test(e.name, input, args));
+}
+
+Val Renderer::eval_unary(const UnaryExpr& e, const ScopePtr& scope) {
+  Val operand = eval(*e.operand, scope);
+  if (e.op == UnaryOp::logical_not) return Val(!truthy(operand));
+  current_line_ = e.line;
+  return unary_op(e.op, operand);
+}
+
+Val Renderer::eval_binary(const BinaryExpr& e, const ScopePtr& scope) {
+  Val left = eval(*e.left, scope);
+  if (e.op == BinaryOp::logical_and) return truthy(left) ? eval(*e.right, scope) : left;
+  if (e.op == BinaryOp::logical_or) return truthy(left) ? left : eval(*e.right, scope);
+  Val right = eval(*e.right, scope);
+  current_line_ = e.line;
+  return binary_op(*this, e.op, left, right);
+}
+
+Val Renderer::eval_concat(const ConcatExpr& e, const ScopePtr& scope) {
+  std::string text;
+  for (const auto& part : e.parts) {
+    Val v = eval(*part, scope);
+    append_str(text, v);
+    check_string_size(text.size());
+  }
+  return make_string(std::move(text));
+}
+
+Val Renderer::eval_condition(const ConditionExpr& e, const ScopePtr& scope) {
+  if (truthy(eval(*e.test, scope))) return eval(*e.then, scope);
+  if (e.otherwise) return eval(*e.otherwise, scope);
+  return Val::undefined(fmt::format(
+      "the inline if-expression on line {} evaluated to false and no else section was defined.", e.line));
 }
 
 Val Renderer::eval_compare(const CompareExpr& expr, const ScopePtr& scope) {
@@ -502,6 +528,15 @@ bool Renderer::apply_test(std::string_view name, const Val& value, const CallArg
 Val Renderer::invoke_macro(const MacroDef& def, const ScopePtr& closure, const CallArgs& args) {
   DepthGuard guard(*this);
   tick();
+  // Binding runs in its own frame, which is gone again while the body (and any recursion in it)
+  // executes.
+  ScopePtr frame = bind_macro_arguments(def, closure, args);
+  std::string out;
+  exec(def.body, frame, out);
+  return make_string(std::move(out));
+}
+
+ScopePtr Renderer::bind_macro_arguments(const MacroDef& def, const ScopePtr& closure, const CallArgs& args) {
   auto frame = std::make_shared<Scope>();
   frame->parent = closure;
   const size_t param_count = def.params.size();
@@ -551,9 +586,7 @@ Val Renderer::invoke_macro(const MacroDef& def, const ScopePtr& closure, const C
   } else if (args.positional.size() > param_count) {
     fail(ErrorCode::template_error, "macro '{}' takes not more than {} argument(s)", def.name, param_count);
   }
-  std::string out;
-  exec(def.body, frame, out);
-  return make_string(std::move(out));
+  return frame;
 }
 
 }  // namespace zaya::jinja

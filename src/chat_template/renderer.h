@@ -83,6 +83,11 @@ class Renderer {
 
   Flow exec(const Body& body, const ScopePtr& scope, std::string& out);
   Flow exec_stmt(const Stmt& stmt, const ScopePtr& scope, std::string& out);
+  [[gnu::noinline]] void exec_print(const PrintStmt& stmt, const ScopePtr& scope, std::string& out);
+  [[gnu::noinline]] Flow exec_set_block(const SetBlockStmt& stmt, const ScopePtr& scope);
+  [[gnu::noinline]] void exec_call_block(const CallBlockStmt& stmt, const ScopePtr& scope, std::string& out);
+  [[gnu::noinline]] Flow exec_filter_block(const FilterBlockStmt& stmt, const ScopePtr& scope, std::string& out);
+  [[gnu::noinline]] Flow exec_scope(const ScopeStmt& stmt, const ScopePtr& scope, std::string& out);
   Flow exec_for(const ForStmt& stmt, const ScopePtr& scope, std::string& out, int depth);
   void run_loop(const ForStmt& stmt, const ScopePtr& scope, const Val& iterable, std::string& out, int depth);
   void exec_set(const Target& target, Val value, const ScopePtr& scope);
@@ -91,12 +96,23 @@ class Renderer {
   Val apply_filter_chain(const Expr& filter, const Val& content, const ScopePtr& scope);
 
   Val eval(const Expr& expr, const ScopePtr& scope);
-  Val eval_name(const NameExpr& expr, const ScopePtr& scope);
-  Val eval_call(const CallExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_list(const ListExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_dict(const DictExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_getattr(const GetAttrExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_getitem(const GetItemExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_slice(const SliceExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_call(const CallExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_filter(const FilterExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_test(const TestExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_unary(const UnaryExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_binary(const BinaryExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_compare(const CompareExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_concat(const ConcatExpr& expr, const ScopePtr& scope);
+  [[gnu::noinline]] Val eval_condition(const ConditionExpr& expr, const ScopePtr& scope);
   CallArgs eval_args(const CallArgsExpr& args, const ScopePtr& scope);
-  Val eval_compare(const CompareExpr& expr, const ScopePtr& scope);
   Val lookup(std::string_view name, const ScopePtr& scope);
 
+  [[gnu::noinline]] ScopePtr bind_macro_arguments(const MacroDef& def, const ScopePtr& closure, const CallArgs& args);
   void append_output(std::string& out, std::string_view text);
   [[noreturn]] void depth_exceeded();
   [[noreturn]] void steps_exceeded();
