@@ -34,7 +34,7 @@
  *   zaya_stream         a pull-style generation on one sequence of a context: one token per call.
  *   zaya_sampler        turns a row of logits into a token id.
  *   zaya_detokenizer    incremental (streaming) detokenization.
- *   (zaya_rsa           reserved: Markovian RSA runs, see the reserved section at the end.)
+ *   zaya_rsa            a Markovian RSA run (test-time compute: populations that aggregate).
  *
  * Every handle is created by a *_new / *_load / *_parse function and released by the matching
  * *_free function, which accepts NULL. A handle that is NULL, already freed, or of the wrong
@@ -49,7 +49,8 @@
  * the last error of the calling thread is available from zaya_last_error() (thread-local: other
  * threads' calls never change it). No C++ exception, abort() or exit() ever leaves the library;
  * NULL pointers, invalid handles, invalid UTF-8, out-of-range ids and absurd sizes are errors,
- * not crashes. Outputs are written only on success unless a function says otherwise.
+ * not crashes. Outputs are written only on success, except that a handle output (zaya_x** out_x)
+ * is set to NULL first and the buffer rule below reports needed sizes on failure.
  *
  * ---- Threading contract -----------------------------------------------------------------------
  *
@@ -627,14 +628,58 @@ ZAYA_API zaya_status zaya_stream_next(zaya_stream* stream, zaya_token_event* eve
 ZAYA_API zaya_status zaya_stream_tokens(zaya_stream* stream, int32_t* ids, size_t capacity, size_t* out_count);
 
 /* ============================================================================================
- * Reserved: Markovian RSA runs (zaya_rsa)
+ * Markovian RSA runs (zaya_rsa)
  * ========================================================================================== */
 
-/* RESERVED. The zaya_rsa handle and the zaya_rsa_* functions (run Markovian recursive
- * self-aggregation over a model: parameters set by name, progress callback, cancel from any
- * thread, result as JSON) will be added here in a later minor release. The names zaya_rsa and
- * zaya_rsa_* are reserved for it. */
+/* Markovian recursive self-aggregation (docs/RSA.md): round 0 samples N answers to a question,
+ * each later round writes N new candidates, each from an aggregation prompt holding C tails of
+ * the previous round; the final population votes on its \boxed{} answers. All candidates of a
+ * stage decode together as one batch.
+ *
+ * Threading: a zaya_rsa is used by one thread at a time (ZAYA_ERR_BUSY otherwise), except
+ * zaya_rsa_cancel(), which any thread may call while the handle is alive. It creates its own
+ * contexts over the model while it runs. */
 typedef struct zaya_rsa zaya_rsa;
+
+/* A run configuration over `model` (kept alive), starting from a preset: "single", "light",
+ * "recommended" (NULL), "high" or "extra-high". */
+ZAYA_API zaya_status zaya_rsa_new(const zaya_model* model, const char* preset, zaya_rsa** out_rsa);
+ZAYA_API void zaya_rsa_free(zaya_rsa* run);
+
+/* Sets one option by name, the value as text (the names of `zaya rsa`'s flags with underscores):
+ *   n, c, t, beta, tau, seed                   population, tails per prompt, rounds, budgets
+ *   temperature, top_p, top_k, min_p, repetition_penalty, presence_penalty, frequency_penalty
+ *   tail ("reasoning" | "answer" | "full"), mark_truncated (true/false), truncation_marker
+ *   final_n, final_beta, final_temperature, final_top_p, final_top_k, ...   the final stage
+ *   max_decode_tokens, max_prefill_tokens, max_seconds                        run budgets
+ *   memory_budget_bytes, max_batch, threads, progress_every, keep_outputs
+ *   enable_thinking ("true" | "false" | "default")
+ * Unknown names and unparsable values are ZAYA_ERR_INVALID_ARGUMENT; the combination is checked
+ * by zaya_rsa_run(). New names may be added; names are never removed within an ABI. */
+ZAYA_API zaya_status zaya_rsa_set(zaya_rsa* run, const char* name, const char* value);
+
+/* A progress event as a JSON object {"kind": "stage_started" | "candidate_progress" |
+ * "candidate_finished" | "stage_finished", "round", "stages", "stage_size", "final_stage",
+ * "candidate", "candidate_tokens", "stage_decode_tokens", "total_decode_tokens",
+ * "tokens_per_second", "answer"}, valid during the call. Return ZAYA_STOP to cancel the run. */
+typedef int32_t (*zaya_rsa_progress_fn)(const char* event_json, size_t length, void* user_data);
+
+/* Runs the whole algorithm (blocking). The question is text (rendered through the model's chat
+ * template) and/or prompt ids used verbatim for round 0. A budget or a cancel ends the run
+ * normally (ZAYA_OK) with the best answer available; see "stopped_by" in the result. */
+ZAYA_API zaya_status zaya_rsa_run(zaya_rsa* run, const char* question, size_t question_length,
+                                  const int32_t* prompt_ids, size_t n_prompt_ids, zaya_rsa_progress_fn progress,
+                                  void* user_data);
+/* From any thread: make the running zaya_rsa_run() stop soon (no effect when none runs). */
+ZAYA_API void zaya_rsa_cancel(zaya_rsa* run);
+/* The last run's voted, normalised answer ("" if no candidate gave one); valid until the next call
+ * on this handle. ZAYA_ERR_INVALID_ARGUMENT before a run finished. */
+ZAYA_API zaya_status zaya_rsa_answer(zaya_rsa* run, const char** out_answer, size_t* out_length);
+/* The last run as JSON (answer, votes, stages with their candidates, decode_tokens,
+ * prefill_tokens, stopped_by, seconds, ...; candidate texts when include_text != 0); valid until
+ * the next call on this handle. */
+ZAYA_API zaya_status zaya_rsa_result_json(zaya_rsa* run, int32_t include_text, const char** out_json,
+                                          size_t* out_length);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1014,3 +1014,92 @@ TEST_CASE("the log callback receives levels and messages") {
   zaya_set_log_callback(nullptr, nullptr, 0);
   CHECK(warn_only.lines.empty());
 }
+
+// ---- Markovian RSA ---------------------------------------------------------------------------------
+
+namespace {
+
+struct RsaEvents {
+  std::vector<std::string> kinds;
+  int stop_at = -1;
+  static int32_t fn(const char* json, size_t length, void* user) {
+    auto* self = static_cast<RsaEvents*>(user);
+    const zaya::Value event = zaya::Value::parse_json(std::string_view(json, length));
+    self->kinds.push_back(event.find("kind")->as_string());
+    return static_cast<int>(self->kinds.size()) == self->stop_at ? ZAYA_STOP : ZAYA_CONTINUE;
+  }
+};
+
+zaya::Value rsa_json(zaya_rsa* r, bool text) {
+  const char* json = nullptr;
+  size_t len = 0;
+  if (zaya_rsa_result_json(r, text, &json, &len) != ZAYA_OK) FAIL(zaya_last_error());
+  return zaya::Value::parse_json(std::string_view(json, len));
+}
+
+}  // namespace
+
+TEST_CASE("Markovian RSA through the C ABI: options by name, progress, cancel, JSON result") {
+  zaya_rsa* r = nullptr;
+  ZCHECK_STATUS(zaya_rsa_new(tiny_model(), "no-such-preset", &r), ZAYA_ERR_INVALID_ARGUMENT);
+  ZCHECK_STATUS(zaya_rsa_new(nullptr, nullptr, &r), ZAYA_ERR_INVALID_ARGUMENT);
+  ZREQUIRE_OK(zaya_rsa_new(tiny_model(), "light", &r));
+  Owned<zaya_rsa> run(r);
+  const std::pair<const char*, const char*> options[] = {
+      {"n", "3"}, {"c", "2"}, {"t", "1"}, {"beta", "6"}, {"tau", "4"}, {"seed", "5"}, {"threads", "1"},
+      {"temperature", "0.9"}, {"progress_every", "2"}, {"enable_thinking", "default"}, {"tail", "full"}};
+  for (const auto& [name, value] : options) ZREQUIRE_OK(zaya_rsa_set(r, name, value));
+  ZCHECK_STATUS(zaya_rsa_set(r, "warp_factor", "9"), ZAYA_ERR_INVALID_ARGUMENT);
+  ZCHECK_STATUS(zaya_rsa_set(r, "n", "many"), ZAYA_ERR_INVALID_ARGUMENT);
+  ZCHECK_STATUS(zaya_rsa_set(r, "n", "0"), ZAYA_ERR_INVALID_ARGUMENT);
+  ZCHECK_STATUS(zaya_rsa_set(r, "temperature", "nan"), ZAYA_ERR_INVALID_ARGUMENT);
+  ZCHECK_STATUS(zaya_rsa_set(r, "keep_outputs", "maybe"), ZAYA_ERR_INVALID_ARGUMENT);
+  ZCHECK_STATUS(zaya_rsa_set(r, nullptr, "1"), ZAYA_ERR_INVALID_ARGUMENT);
+  const char* answer = nullptr;
+  ZCHECK_STATUS(zaya_rsa_answer(r, &answer, nullptr), ZAYA_ERR_INVALID_ARGUMENT);  // no run yet
+
+  const std::string question = "What is 2+2? Put the answer in \\boxed{}.";
+  RsaEvents events;
+  ZREQUIRE_OK(zaya_rsa_run(r, question.data(), question.size(), nullptr, 0, &RsaEvents::fn, &events));
+  const zaya::Value result = rsa_json(r, true);
+  CHECK(result.find("stopped_by")->as_string() == "done");
+  const auto& stages = result.find("stages")->as_array();
+  REQUIRE(stages.size() == 2);
+  for (const auto& stage : stages) {
+    REQUIRE(stage.find("candidates")->size() == 3);
+    for (const auto& cand : stage.find("candidates")->as_array()) CHECK(cand.find("generated_tokens")->as_int() <= 6);
+  }
+  CHECK(stages[1].find("candidates")->as_array()[0].find("sources")->size() == 2);  // C = 2 tails
+  REQUIRE(!events.kinds.empty());
+  CHECK(events.kinds.front() == "stage_started");
+  CHECK(std::count(events.kinds.begin(), events.kinds.end(), "stage_finished") == 2);
+  CHECK(std::count(events.kinds.begin(), events.kinds.end(), "candidate_finished") == 6);
+  size_t len = 0;
+  ZREQUIRE_OK(zaya_rsa_answer(r, &answer, &len));
+  CHECK(std::strlen(answer) == len);
+
+  // Same seed, same run.
+  ZREQUIRE_OK(zaya_rsa_run(r, question.data(), question.size(), nullptr, 0, nullptr, nullptr));
+  const zaya::Value again = rsa_json(r, true);
+  for (size_t s = 0; s < 2; ++s)
+    for (size_t i = 0; i < 3; ++i)
+      CHECK(again.find("stages")->as_array()[s].find("candidates")->as_array()[i].find("text")->as_string() ==
+            stages[s].find("candidates")->as_array()[i].find("text")->as_string());
+
+  // The progress callback stops the run: still a result, stopped by cancel.
+  RsaEvents stopper;
+  stopper.stop_at = 1;
+  ZREQUIRE_OK(zaya_rsa_run(r, question.data(), question.size(), nullptr, 0, &RsaEvents::fn, &stopper));
+  CHECK(rsa_json(r, false).find("stopped_by")->as_string() == "cancel");
+
+  // Prompt ids verbatim; and an impossible combination (C > N) is refused at run time.
+  const std::vector<int32_t> ids = {2, 4, 300, 301, 5, 4};
+  ZREQUIRE_OK(zaya_rsa_set(r, "t", "0"));
+  ZREQUIRE_OK(zaya_rsa_run(r, nullptr, 0, ids.data(), ids.size(), nullptr, nullptr));
+  CHECK(rsa_json(r, false).find("stages")->size() == 1);
+  ZREQUIRE_OK(zaya_rsa_set(r, "c", "5"));
+  ZCHECK_STATUS(zaya_rsa_run(r, question.data(), question.size(), nullptr, 0, nullptr, nullptr),
+                ZAYA_ERR_INVALID_ARGUMENT);
+  ZCHECK_STATUS(zaya_rsa_run(r, nullptr, 0, nullptr, 0, nullptr, nullptr), ZAYA_ERR_INVALID_ARGUMENT);
+  zaya_rsa_cancel(nullptr);  // ignored
+}

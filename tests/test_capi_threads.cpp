@@ -6,7 +6,8 @@
 //     pull-style streams, and never leaks into the next call;
 //   * a context used from two threads at once answers ZAYA_ERR_BUSY instead of racing;
 //   * the last error is per thread; the log callback can be swapped while threads log;
-//   * a model freed while other threads still use contexts over it stays alive for them.
+//   * a model freed while other threads still use contexts over it stays alive for them;
+//   * an RSA run on a worker thread is cancelled from the main thread and still gives a result.
 #include "capi/capi_test_support.h"
 
 #include <atomic>
@@ -386,4 +387,46 @@ TEST_CASE("a model freed while other threads use contexts over it stays alive fo
   }
   for (auto& t : threads) t.join();
   for (zaya_status s : status) CHECK(s == ZAYA_OK);
+}
+
+TEST_CASE("an RSA run on a worker thread, cancelled from the main thread") {
+  zaya_rsa* r = nullptr;
+  ZREQUIRE_OK(zaya_rsa_new(tiny_model(), "light", &r));
+  Owned<zaya_rsa> run(r);
+  const std::pair<const char*, const char*> options[] = {{"n", "2"},       {"c", "2"},       {"t", "4"},
+                                                         {"beta", "3000"}, {"tau", "16"},    {"threads", "1"},
+                                                         {"progress_every", "4"}};
+  for (const auto& [name, value] : options) ZREQUIRE_OK(zaya_rsa_set(r, name, value));
+  struct Shared {
+    std::mutex mutex;
+    std::condition_variable cv;
+    int events = 0;
+    static int32_t fn(const char*, size_t, void* user) {
+      auto* s = static_cast<Shared*>(user);
+      std::lock_guard lock(s->mutex);
+      ++s->events;
+      s->cv.notify_all();
+      return ZAYA_CONTINUE;
+    }
+  } shared;
+  zaya_status status = ZAYA_ERR_INTERNAL;
+  std::thread worker([&] {
+    const std::string q = "Tell me a long story.";
+    status = zaya_rsa_run(r, q.data(), q.size(), nullptr, 0, &Shared::fn, &shared);
+  });
+  {
+    std::unique_lock lock(shared.mutex);
+    shared.cv.wait(lock, [&] { return shared.events >= 3; });
+  }
+  zaya_rsa_cancel(r);
+  // While the worker is inside the run, the handle answers BUSY to other calls instead of racing.
+  const char* answer = nullptr;
+  const zaya_status busy = zaya_rsa_answer(r, &answer, nullptr);
+  worker.join();
+  CHECK((busy == ZAYA_ERR_BUSY || busy == ZAYA_OK));
+  REQUIRE(status == ZAYA_OK);
+  const char* json = nullptr;
+  size_t len = 0;
+  ZREQUIRE_OK(zaya_rsa_result_json(r, 0, &json, &len));
+  CHECK(std::string(json, len).find("\"stopped_by\":\"cancel\"") != std::string::npos);
 }

@@ -25,6 +25,7 @@ struct Deleter {
   void operator()(zaya_stream* p) const { zaya_stream_free(p); }
   void operator()(zaya_detokenizer* p) const { zaya_detokenizer_free(p); }
   void operator()(zaya_chat_template* p) const { zaya_chat_template_free(p); }
+  void operator()(zaya_rsa* p) const { zaya_rsa_free(p); }
 };
 template <typename T>
 using Owned = std::unique_ptr<T, Deleter>;

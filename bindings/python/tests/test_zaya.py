@@ -313,6 +313,27 @@ class ModelTest(unittest.TestCase):
         with self.assertRaises(zaya.InvalidArgument):
             zaya.Sampler(top_p=0)
 
+    def test_rsa(self):
+        with self.model.rsa(preset="light", n=3, c=2, t=1, beta=6, tau=4, seed=5, threads=1,
+                            progress_every=2) as run:
+            events = []
+            result = run.run("What is 2+2?", progress=events.append, include_text=True)
+            self.assertEqual(result["stopped_by"], "done")
+            self.assertEqual(len(result["stages"]), 2)
+            self.assertEqual(len(result["stages"][1]["candidates"]), 3)
+            self.assertEqual(events[0]["kind"], "stage_started")
+            self.assertEqual(run.answer, result["answer"])
+            again = run.run("What is 2+2?", include_text=True)
+            self.assertEqual([c["text"] for c in again["stages"][1]["candidates"]],
+                             [c["text"] for c in result["stages"][1]["candidates"]])
+            stopped = run.run("What is 2+2?", progress=lambda e: False)
+            self.assertEqual(stopped["stopped_by"], "cancel")
+            with self.assertRaises(zaya.InvalidArgument):
+                run.set("warp_factor", 9)
+            run.set("c", 7)
+            with self.assertRaises(zaya.InvalidArgument):
+                run.run("What is 2+2?")
+
 
 if __name__ == "__main__":
     unittest.main()

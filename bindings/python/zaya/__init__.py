@@ -26,7 +26,7 @@ from . import _ffi
 from ._ffi import lib as _lib  # noqa: F401  (import error surfaces here)
 
 __all__ = [
-    "Model", "Tokenizer", "Context", "Generation", "ChatTemplate", "ChatResponse", "Sampler", "ModelInfo",
+    "Model", "Tokenizer", "Context", "Generation", "ChatTemplate", "ChatResponse", "Sampler", "ModelInfo", "Rsa",
     "ZayaError", "InvalidArgument", "ZayaIOError", "BadFormat", "Unsupported", "OutOfMemory", "Cancelled",
     "OutOfRange", "LimitExceeded", "TemplateError", "InternalError", "BufferTooSmall", "Busy",
     "version", "abi_version", "backends", "set_log_callback", "parse_chat_output",
@@ -675,6 +675,70 @@ def _request_args(r):
     return rest
 
 
+class Rsa(_Handle):
+    """A Markovian RSA run over a model (test-time compute: populations that aggregate).
+
+        with model.rsa(preset="light", n=4, t=1, seed=3) as run:
+            result = run.run("What is 17 * 23? Answer in \\boxed{}.")
+            print(result["answer"], result["stopped_by"])
+
+    Options are the names of `zaya rsa`'s flags with underscores (n, c, t, beta, tau, seed,
+    temperature, top_p, tail, max_decode_tokens, threads, enable_thinking, ...). cancel() may be
+    called from any thread; the run then returns the best answer so far.
+    """
+
+    _free = staticmethod(_ffi.zaya_rsa_free)
+
+    def __init__(self, model, preset="recommended", **options):
+        super().__init__(_new(_ffi.zaya_rsa_new, model._h, _text(preset)))
+        self.model = model
+        for name, value in options.items():
+            self.set(name, value)
+
+    def set(self, name, value):
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif value is None:
+            value = "default"
+        _check(_ffi.zaya_rsa_set(self._h, _text(name), _text(str(value))))
+
+    def run(self, question="", prompt_ids=None, progress=None, include_text=False):
+        """Runs to the end (or a budget / cancel); returns the result as a dict (see zaya.h)."""
+        data = _text(question)
+        ids = list(prompt_ids or ())
+        arr = (ctypes.c_int32 * len(ids))(*ids)
+        error = []
+
+        def trampoline(ptr, n, _user):
+            try:
+                keep = progress(json.loads(ctypes.string_at(ptr, n).decode("utf-8")))
+                return 0 if keep is None or keep else 1
+            except BaseException as e:
+                error.append(e)
+                return 1
+        cb = _ffi.rsa_progress_fn(trampoline) if progress is not None else _ffi.rsa_progress_fn()
+        status = _ffi.zaya_rsa_run(self._h, data, len(data), arr, len(ids), cb, None)
+        if error:
+            raise error[0]
+        _check(status)
+        return self.result(include_text)
+
+    def cancel(self):
+        if self._handle:
+            _ffi.zaya_rsa_cancel(self._handle)
+
+    @property
+    def answer(self):
+        out, n = ctypes.POINTER(ctypes.c_char)(), ctypes.c_size_t()
+        _check(_ffi.zaya_rsa_answer(self._h, ctypes.byref(out), ctypes.byref(n)))
+        return ctypes.string_at(out, n.value).decode("utf-8")
+
+    def result(self, include_text=False):
+        out, n = ctypes.POINTER(ctypes.c_char)(), ctypes.c_size_t()
+        _check(_ffi.zaya_rsa_result_json(self._h, int(bool(include_text)), ctypes.byref(out), ctypes.byref(n)))
+        return json.loads(ctypes.string_at(out, n.value).decode("utf-8"))
+
+
 ModelInfo = namedtuple("ModelInfo", "vocab_size hidden_size layers experts max_position bos_id eos_id total_params "
                        "active_params stored_bytes has_tokenizer has_chat_template backend backend_log directory "
                        "stored_dtypes")
@@ -748,6 +812,10 @@ class Model(_Handle):
 
     def context(self, max_sequences=1, max_context=4096, threads=0, truncate_window=64):
         return Context(self, max_sequences, max_context, threads, truncate_window)
+
+    def rsa(self, preset="recommended", **options):
+        """A Markovian RSA run configuration (see Rsa)."""
+        return Rsa(self, preset, **options)
 
     def generate(self, prompt, max_tokens=256, stop=None, stop_tokens=None, stop_at_eos=True, add_special_tokens=True,
                  threads=0, **sampling):

@@ -207,6 +207,16 @@ zaya_stream_free = _fn("zaya_stream_free", None, P)
 zaya_stream_next = _fn("zaya_stream_next", c_status, P, POINTER(TokenEvent))
 zaya_stream_tokens = _fn("zaya_stream_tokens", c_status, P, POINTER(c_int32), c_size_t, POINTER(c_size_t))
 
+rsa_progress_fn = CFUNCTYPE(c_int32, POINTER(c_char), c_size_t, c_void_p)
+zaya_rsa_new = _fn("zaya_rsa_new", c_status, P, c_char_p, PP)
+zaya_rsa_free = _fn("zaya_rsa_free", None, P)
+zaya_rsa_set = _fn("zaya_rsa_set", c_status, P, c_char_p, c_char_p)
+zaya_rsa_run = _fn("zaya_rsa_run", c_status, P, c_char_p, c_size_t, POINTER(c_int32), c_size_t, rsa_progress_fn,
+                   c_void_p)
+zaya_rsa_cancel = _fn("zaya_rsa_cancel", None, P)
+zaya_rsa_answer = _fn("zaya_rsa_answer", c_status, P, POINTER(POINTER(c_char)), POINTER(c_size_t))
+zaya_rsa_result_json = _fn("zaya_rsa_result_json", c_status, P, c_int32, POINTER(POINTER(c_char)), POINTER(c_size_t))
+
 
 def init(struct_type, init_fn):
     """A struct filled with the library's defaults (what the C *_default() helpers do)."""

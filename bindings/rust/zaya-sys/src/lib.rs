@@ -73,6 +73,8 @@ opaque!(zaya_model, zaya_tokenizer, zaya_detokenizer, zaya_chat_template, zaya_c
 pub type zaya_log_fn = Option<unsafe extern "C" fn(level: i32, message: *const c_char, user_data: *mut c_void)>;
 pub type zaya_progress_fn = Option<unsafe extern "C" fn(fraction: c_float, user_data: *mut c_void) -> i32>;
 pub type zaya_token_fn = Option<unsafe extern "C" fn(event: *const zaya_token_event, user_data: *mut c_void) -> i32>;
+pub type zaya_rsa_progress_fn =
+    Option<unsafe extern "C" fn(event_json: *const c_char, length: usize, user_data: *mut c_void) -> i32>;
 
 // ---- structs ----------------------------------------------------------------------------------------
 
@@ -293,6 +295,16 @@ extern "C" {
     pub fn zaya_stream_free(stream: *mut zaya_stream);
     pub fn zaya_stream_next(stream: *mut zaya_stream, event: *mut zaya_token_event) -> zaya_status;
     pub fn zaya_stream_tokens(stream: *mut zaya_stream, ids: *mut i32, capacity: usize, out_count: *mut usize) -> zaya_status;
+
+    pub fn zaya_rsa_new(model: *const zaya_model, preset: *const c_char, out_rsa: *mut *mut zaya_rsa) -> zaya_status;
+    pub fn zaya_rsa_free(run: *mut zaya_rsa);
+    pub fn zaya_rsa_set(run: *mut zaya_rsa, name: *const c_char, value: *const c_char) -> zaya_status;
+    pub fn zaya_rsa_run(run: *mut zaya_rsa, question: *const c_char, question_length: usize, prompt_ids: *const i32,
+                        n_prompt_ids: usize, progress: zaya_rsa_progress_fn, user_data: *mut c_void) -> zaya_status;
+    pub fn zaya_rsa_cancel(run: *mut zaya_rsa);
+    pub fn zaya_rsa_answer(run: *mut zaya_rsa, out_answer: *mut *const c_char, out_length: *mut usize) -> zaya_status;
+    pub fn zaya_rsa_result_json(run: *mut zaya_rsa, include_text: i32, out_json: *mut *const c_char,
+                                out_length: *mut usize) -> zaya_status;
 }
 
 /// `static inline zaya_abi_compatible()` of the header.

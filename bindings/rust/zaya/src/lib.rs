@@ -1044,6 +1044,101 @@ impl Drop for Generation<'_> {
     }
 }
 
+// ---- Markovian RSA --------------------------------------------------------------------------------
+
+/// A Markovian RSA run over a model. Options are set by name (the `zaya rsa` flag names with
+/// underscores: "n", "c", "t", "beta", "tau", "seed", "temperature", "tail", "threads", ...).
+pub struct Rsa {
+    inner: Arc<RsaHandle>,
+}
+
+struct RsaHandle(NonNull<sys::zaya_rsa>);
+
+// The C object is one-thread-at-a-time (enforced by &mut on Rsa) except zaya_rsa_cancel.
+unsafe impl Send for RsaHandle {}
+unsafe impl Sync for RsaHandle {}
+
+impl Drop for RsaHandle {
+    fn drop(&mut self) {
+        unsafe { sys::zaya_rsa_free(self.0.as_ptr()) }
+    }
+}
+
+/// Cancels a running [`Rsa::run`] from any thread.
+#[derive(Clone)]
+pub struct RsaCancelHandle {
+    inner: Arc<RsaHandle>,
+}
+
+impl RsaCancelHandle {
+    pub fn cancel(&self) {
+        unsafe { sys::zaya_rsa_cancel(self.inner.0.as_ptr()) }
+    }
+}
+
+impl Rsa {
+    /// A run over `model` from a preset ("single", "light", "recommended", "high", "extra-high").
+    pub fn new(model: &Model, preset: &str) -> Result<Rsa> {
+        let p = c_string(preset, "preset")?;
+        let mut raw = ptr::null_mut();
+        check(unsafe { sys::zaya_rsa_new(model.raw.as_ptr(), p.as_ptr(), &mut raw) })?;
+        Ok(Rsa { inner: Arc::new(RsaHandle(handle(raw)?)) })
+    }
+
+    pub fn set(&mut self, name: &str, value: impl ToString) -> Result<&mut Self> {
+        let (n, v) = (c_string(name, "option name")?, c_string(&value.to_string(), "option value")?);
+        check(unsafe { sys::zaya_rsa_set(self.inner.0.as_ptr(), n.as_ptr(), v.as_ptr()) })?;
+        Ok(self)
+    }
+
+    pub fn cancel_handle(&self) -> RsaCancelHandle {
+        RsaCancelHandle { inner: self.inner.clone() }
+    }
+
+    /// Runs the algorithm on a question; `progress` gets each event as JSON and returns false to
+    /// stop. Returns the result JSON (with candidate texts when `include_text`).
+    pub fn run(&mut self, question: &str, progress: Option<&mut dyn FnMut(&str) -> bool>, include_text: bool) -> Result<String> {
+        struct State<'a> {
+            callback: &'a mut dyn FnMut(&str) -> bool,
+            panic: PanicSlot,
+        }
+        unsafe extern "C" fn trampoline(json: *const std::os::raw::c_char, len: usize, user: *mut c_void) -> i32 {
+            let state = &mut *(user as *mut State<'_>);
+            let event = text(json, len);
+            match panic::catch_unwind(AssertUnwindSafe(|| (state.callback)(&event))) {
+                Ok(true) => sys::ZAYA_CONTINUE,
+                Ok(false) => sys::ZAYA_STOP,
+                Err(payload) => {
+                    state.panic.0 = Some(payload);
+                    sys::ZAYA_STOP
+                }
+            }
+        }
+        let mut state = progress.map(|callback| State { callback, panic: PanicSlot(None) });
+        let (cb, user): (sys::zaya_rsa_progress_fn, *mut c_void) = match state.as_mut() {
+            Some(s) => (Some(trampoline), s as *mut State<'_> as *mut c_void),
+            None => (None, ptr::null_mut()),
+        };
+        let status = unsafe {
+            sys::zaya_rsa_run(self.inner.0.as_ptr(), question.as_ptr().cast(), question.len(), ptr::null(), 0, cb, user)
+        };
+        if let Some(s) = state {
+            s.panic.resume();
+        }
+        check(status)?;
+        let (mut json, mut len) = (ptr::null(), 0usize);
+        check(unsafe { sys::zaya_rsa_result_json(self.inner.0.as_ptr(), include_text as i32, &mut json, &mut len) })?;
+        Ok(unsafe { text(json, len) })
+    }
+
+    /// The last run's voted answer.
+    pub fn answer(&mut self) -> Result<String> {
+        let (mut a, mut len) = (ptr::null(), 0usize);
+        check(unsafe { sys::zaya_rsa_answer(self.inner.0.as_ptr(), &mut a, &mut len) })?;
+        Ok(unsafe { text(a, len) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1063,6 +1158,9 @@ mod tests {
         assert_send::<Generation<'static>>();
         assert_send::<Sampler>();
         assert_send::<ChatTemplate>();
+        assert_send::<Rsa>();
+        assert_send::<RsaCancelHandle>();
+        assert_sync::<RsaCancelHandle>();
     }
 
     #[test]

@@ -237,3 +237,29 @@ fn sampler() {
     let bad = SamplingParams { top_p: 0.0, ..Default::default() };
     assert_eq!(zaya::Sampler::new(&bad).err().unwrap().kind(), ErrorKind::InvalidArgument);
 }
+
+#[test]
+fn rsa_runs_and_cancels() {
+    let model = load();
+    let mut run = zaya::Rsa::new(&model, "light").unwrap();
+    for (k, v) in [("n", "3"), ("c", "2"), ("t", "1"), ("beta", "6"), ("tau", "4"), ("seed", "5"), ("threads", "1")] {
+        run.set(k, v).unwrap();
+    }
+    assert_eq!(run.set("warp_factor", 9).err().unwrap().kind(), ErrorKind::InvalidArgument);
+    let mut kinds = Vec::new();
+    let mut record = |e: &str| {
+        kinds.push(e.to_string());
+        true
+    };
+    let json = run.run("What is 2+2?", Some(&mut record), false).unwrap();
+    assert!(json.contains(r#""stopped_by":"done""#), "{json}");
+    assert!(kinds[0].contains(r#""kind":"stage_started""#));
+    assert_eq!(run.answer().unwrap(), run.answer().unwrap());
+    let mut stop = |_: &str| false;
+    let json = run.run("What is 2+2?", Some(&mut stop), false).unwrap();
+    assert!(json.contains(r#""stopped_by":"cancel""#), "{json}");
+    let cancel = run.cancel_handle();
+    cancel.cancel(); // nothing runs: no effect
+    let json = run.run("What is 2+2?", None, true).unwrap();
+    assert!(json.contains(r#""stopped_by":"done""#), "{json}");
+}
