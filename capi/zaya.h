@@ -439,8 +439,11 @@ typedef struct zaya_batch_token {
  * for them are then readable with zaya_logits() (row k = the k-th token with logits != 0). */
 ZAYA_API zaya_status zaya_decode(zaya_context* context, const zaya_batch_token* batch, size_t count);
 
-/* Appends `count` tokens to `sequence` (in chunks) and computes the logits after the last one
- * (then readable as row 0 with zaya_logits()). */
+/* Appends `count` tokens to `sequence` and computes the logits after the last one (then readable
+ * as row 0 with zaya_logits()). Long prompts run in chunks of 512 tokens. On error or cancel the
+ * sequence is restored to its previous length when it was empty before or the tokens added so
+ * far are within the truncate window; otherwise it keeps the chunks that completed
+ * (zaya_sequence_length() tells). */
 ZAYA_API zaya_status zaya_prefill(zaya_context* context, int32_t sequence, const int32_t* tokens, size_t count);
 
 /* Number of logits rows the last decode produced. */

@@ -130,6 +130,9 @@ ZAYA_API zaya_status zaya_generate(zaya_context* context, const zaya_request* re
                                    zaya_token_fn on_token, void* user_data, zaya_result* results) {
   return guard("zaya_generate", [&] {
     ContextState& s = *handle(context).state;
+    if (n_requests > static_cast<size_t>(s.max_sequences))
+      c_fail(ZAYA_ERR_INVALID_ARGUMENT, "{} requests for a context of {} sequences (one request per sequence)",
+             n_requests, s.max_sequences);
     require_array(requests, n_requests, static_cast<size_t>(s.max_sequences), "requests");
     if (n_requests == 0) return;
     const size_t stride = array_stride(requests, kRequestV1, "zaya_request");

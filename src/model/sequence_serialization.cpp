@@ -41,10 +41,11 @@ using model::LayerState;
 using model::SequenceState;
 
 // ODR note: this is a token-for-token copy of the definition in forward.cpp, which owns the
-// type (the only definition this file may not move or edit). Identical definitions in several
-// translation units are allowed; checked_state() below cross-checks the layout against
-// forward.cpp's own accessors on every use, so drift fails loudly (ErrorCode::internal) and the
-// save/load round-trip tests break. To be replaced by an accessor from forward.cpp.
+// type (moving it into a shared header is that file's owner's call). Identical definitions in
+// several translation units are allowed. checked_state() below cross-checks the layout against
+// forward.cpp's own accessors on every use, so drift fails loudly (ErrorCode::internal), the
+// save/load round-trip tests break, and the capi_state_impl_in_sync test compares the two
+// definitions textually. To be replaced by an accessor from forward.cpp.
 struct Context::Impl {
   explicit Impl(int threads) : ws(threads) {}
   Workspace ws;
