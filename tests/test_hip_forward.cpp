@@ -172,6 +172,35 @@ TEST_CASE("hip forward: interleaved sequences, fork and clear match the CPU back
   CHECK(fwd.length(0) == before);
 }
 
+TEST_CASE("hip forward: truncate within the window matches the CPU backend, beyond it is refused") {
+  EmulatedDevice device(64);
+  auto golden = read_golden("native-f32");
+  auto gpu = Model::load(checkpoint("native-f32"), {.backend = "hip"});
+  auto cpu = Model::load(checkpoint("native-f32"), {.backend = "cpu"});
+  hip_loader::DeviceForward fwd(gpu, {.max_sequences = 2, .max_context = 64, .truncate_window = 8});
+  Context ctx(cpu, {.max_sequences = 2, .max_context = 64, .threads = 1, .truncate_window = 8});
+  const std::vector<int32_t> prompt(golden.input_ids.begin(), golden.input_ids.begin() + 12);
+  const std::vector<int32_t> more(golden.input_ids.begin() + 12, golden.input_ids.begin() + 15);
+  fwd.prefill(0, prompt);
+  ctx.prefill(0, prompt);
+  for (int64_t cut : {11, 9, 8}) {
+    CAPTURE(cut);
+    fwd.truncate(0, cut);
+    ctx.truncate(0, cut);
+    CHECK(fwd.length(0) == cut);
+    CHECK(relative_error(fwd.prefill(0, more), ctx.prefill(0, more)) <= 1e-5);
+    fwd.truncate(0, cut + 3);  // no-op (already that long)
+    CHECK(fwd.length(0) == cut + 3);
+  }
+  // Positions further back than the window are refused by both, and nothing changes.
+  CHECK_THROWS_AS(ctx.truncate(0, 2), Error);
+  CHECK_THROWS_AS(fwd.truncate(0, 2), Error);
+  CHECK(fwd.length(0) == 11);
+  CHECK_THROWS_AS(fwd.truncate(0, 12), Error);
+  fwd.truncate(0, 0);
+  CHECK(fwd.length(0) == 0);
+}
+
 TEST_CASE("hip forward: split-K decode over a long cache matches the CPU backend") {
   EmulatedDevice device(32);
   auto gpu = Model::load(checkpoint("native-bf16-sharded"), {.backend = "hip"});

@@ -105,6 +105,7 @@ DeviceForward::DeviceForward(std::shared_ptr<const Model> model, const DeviceFor
   zaya_hip_forward_options o{};
   o.max_sequences = options.max_sequences;
   o.max_context = std::min<int64_t>(options.max_context, c.max_position);
+  o.truncate_window = options.truncate_window;
   zaya_hip_error e{};
   check(table_->forward_create(h.backend, &m, &o, &forward_, &e), e);
 }
@@ -157,6 +158,11 @@ void DeviceForward::clear(int32_t sequence) {
 void DeviceForward::fork(int32_t source, int32_t target) {
   zaya_hip_error e{};
   check(table_->forward_fork(forward_, source, target, &e), e);
+}
+
+void DeviceForward::truncate(int32_t sequence, int64_t length) {
+  zaya_hip_error e{};
+  check(table_->forward_truncate(forward_, sequence, length, &e), e);
 }
 
 uint64_t DeviceForward::skip_count() const { return table_->forward_skip_count(forward_); }

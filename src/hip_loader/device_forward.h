@@ -25,6 +25,7 @@ namespace zaya::hip_loader {
 struct DeviceForwardOptions {
   int max_sequences = 1;
   int64_t max_context = 4096;  // capped by the model's max_position
+  int64_t truncate_window = 64;  // as ContextOptions::truncate_window
 };
 
 class DeviceForward {
@@ -45,6 +46,7 @@ class DeviceForward {
   int64_t length(int32_t sequence) const;
   void clear(int32_t sequence);
   void fork(int32_t source, int32_t target);
+  void truncate(int32_t sequence, int64_t length);  // as Context::truncate
   uint64_t skip_count() const;
   size_t device_bytes() const;
 

@@ -94,6 +94,7 @@ typedef struct zaya_hip_forward_options {
   int32_t max_sequences;
   int32_t reserved;
   int64_t max_context;
+  int64_t truncate_window; /* trailing positions whose raw q|k stay on the device for truncate */
 } zaya_hip_forward_options;
 
 typedef struct zaya_hip_token {
@@ -137,6 +138,8 @@ typedef struct zaya_hip_plugin {
                         zaya_hip_error* error);
   int (*forward_clear)(zaya_hip_forward* f, int32_t sequence, zaya_hip_error* error);
   int (*forward_fork)(zaya_hip_forward* f, int32_t source, int32_t target, zaya_hip_error* error);
+  /* Keeps the first `length` tokens (exact within the truncate window, as zaya::Context). */
+  int (*forward_truncate)(zaya_hip_forward* f, int32_t sequence, int64_t length, zaya_hip_error* error);
   int64_t (*forward_length)(const zaya_hip_forward* f, int32_t sequence);
   uint64_t (*forward_skip_count)(const zaya_hip_forward* f);
   size_t (*forward_device_bytes)(const zaya_hip_forward* f);

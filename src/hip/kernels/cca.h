@@ -56,6 +56,9 @@ struct DepthwiseArgs {
   int64_t vdel_stride = 0;
   float* values = nullptr;            // this layer's V cache of sequence 0: [positions, 2 VH]; + seq * kv_stride
   int64_t kv_stride = 0;
+  float* history = nullptr;           // optional ring of raw X for truncate: [window, C] per sequence
+  int64_t history_stride = 0;         // + seq * history_stride
+  int window = 0;
 };
 
 ZAYA_GLOBAL void cca_depthwise(DepthwiseArgs a) {
@@ -80,6 +83,10 @@ ZAYA_GLOBAL void cca_depthwise(DepthwiseArgs a) {
   for (int j = static_cast<int>(threadIdx.x); j < VH; j += static_cast<int>(blockDim.x)) {
     v[j] = a.v_current[static_cast<int64_t>(row) * VH + j];
     v[VH + j] = vdel[j];
+  }
+  if (a.window > 0) {
+    float* h = a.history + ri.seq * a.history_stride + static_cast<int64_t>(ri.position % a.window) * C;
+    for (int ch = static_cast<int>(threadIdx.x); ch < C; ch += static_cast<int>(blockDim.x)) h[ch] = x_t[ch];
   }
 }
 

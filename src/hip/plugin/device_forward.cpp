@@ -119,6 +119,8 @@ DeviceForward::DeviceForward(DeviceBackend& backend, const zaya_hip_model& m, co
          o.max_context);
   max_sequences_ = o.max_sequences;
   max_context_ = o.max_context;
+  if (o.truncate_window < 0) fail(ErrorCode::invalid_argument, "hip forward: truncate_window {} is negative", o.truncate_window);
+  window_ = std::min<int64_t>(o.truncate_window, max_context_ + 2);
 
   check_shape(m.embedding, V_, H_, "embedding");
   embedding_ = matrix(m.embedding);
@@ -202,8 +204,10 @@ DeviceForward::DeviceForward(DeviceBackend& backend, const zaya_hip_model& m, co
   rt::memset(vdel_.get(), 0, vdel_.bytes());
   skips_.resize(1);
   rt::memset(skips_.get(), 0, skips_.bytes());
-  device_bytes_ += conv_.bytes() + vdel_.bytes() + keys_.bytes() + values_.bytes();
+  if (window_ > 0) history_.resize(S * L * static_cast<size_t>(window_ * C_));
+  device_bytes_ += conv_.bytes() + vdel_.bytes() + keys_.bytes() + values_.bytes() + (window_ > 0 ? history_.bytes() : 0);
   lengths_.assign(S, 0);
+  history_begin_.assign(S, 0);
 }
 
 DeviceForward::~DeviceForward() = default;
@@ -234,6 +238,7 @@ void DeviceForward::clear(int32_t sequence) {
   rt::memset(conv_.get() + s * L * 2 * static_cast<size_t>(C_), 0, L * 2 * static_cast<size_t>(C_) * sizeof(float));
   rt::memset(vdel_.get() + s * L * static_cast<size_t>(VH_), 0, L * static_cast<size_t>(VH_) * sizeof(float));
   lengths_[s] = 0;
+  history_begin_[s] = 0;
 }
 
 void DeviceForward::fork(int32_t source, int32_t target) {
@@ -251,7 +256,47 @@ void DeviceForward::fork(int32_t source, int32_t target) {
     rt::device_copy(keys_.get() + (dst * L + l) * per_layer, keys_.get() + (src * L + l) * per_layer, used * sizeof(float));
     rt::device_copy(values_.get() + (dst * L + l) * per_layer, values_.get() + (src * L + l) * per_layer, used * sizeof(float));
   }
+  if (window_ > 0) {
+    const size_t ring = L * static_cast<size_t>(window_ * C_);
+    rt::device_copy(history_.get() + dst * ring, history_.get() + src * ring, ring * sizeof(float));
+  }
   lengths_[dst] = lengths_[src];
+  history_begin_[dst] = history_begin_[src];
+}
+
+// As zaya::Context::truncate: the conv state of position `length` is the raw q|k of positions
+// length-2 and length-1 (from the ring), the delayed value is the second half of V at `length`.
+void DeviceForward::truncate(int32_t sequence, int64_t length) {
+  check_sequence(sequence);
+  const size_t s = static_cast<size_t>(sequence);
+  if (length < 0 || length > lengths_[s]) fail(ErrorCode::out_of_range, "truncate: length {} outside [0, {}]", length, lengths_[s]);
+  if (length == lengths_[s]) return;
+  if (length == 0) {
+    clear(sequence);
+    return;
+  }
+  if (std::max<int64_t>(length - 2, 0) < history_begin_[s] || window_ == 0)
+    fail(ErrorCode::out_of_range,
+         "truncate: position {} is further back than the truncate window (positions >= {} can be cut exactly); "
+         "clear the sequence and prefill again",
+         length, history_begin_[s] + 2);
+  std::lock_guard lock(backend_.mutex());
+  backend_.bind();
+  const size_t L = static_cast<size_t>(L_), C = static_cast<size_t>(C_), VH = static_cast<size_t>(VH_);
+  const size_t per_layer_kv = static_cast<size_t>(max_context_ * KD_), ring = static_cast<size_t>(window_) * C;
+  for (size_t l = 0; l < L; ++l) {
+    float* conv = conv_.get() + (s * L + l) * 2 * C;
+    for (int64_t k = 0; k < 2; ++k) {
+      const int64_t pos = length - 2 + k;
+      float* dst = conv + static_cast<size_t>(k) * C;
+      if (pos < 0) rt::memset(dst, 0, C * sizeof(float));
+      else rt::device_copy(dst, history_.get() + (s * L + l) * ring + static_cast<size_t>(pos % window_) * C, C * sizeof(float));
+    }
+    rt::device_copy(vdel_.get() + (s * L + l) * VH,
+                    values_.get() + (s * L + l) * per_layer_kv + static_cast<size_t>(length) * static_cast<size_t>(KD_) + VH,
+                    VH * sizeof(float));
+  }
+  lengths_[s] = length;
 }
 
 void DeviceForward::decode(const zaya_hip_token* tokens, size_t count, float* logits, size_t logits_rows) {
@@ -378,6 +423,11 @@ void DeviceForward::decode(const zaya_hip_token* tokens, size_t count, float* lo
     dw.vdel_stride = vdel_stride;
     dw.values = values_.get() + l * per_layer_kv;
     dw.kv_stride = kv_stride;
+    if (window_ > 0) {
+      dw.history = history_.get() + l * window_ * C_;
+      dw.history_stride = L_ * window_ * C_;
+      dw.window = static_cast<int>(window_);
+    }
     run_cca_depthwise(dw);
     StateUpdateArgs su;
     su.g = geo;
@@ -481,7 +531,11 @@ void DeviceForward::decode(const zaya_hip_token* tokens, size_t count, float* lo
   } else {
     rt::synchronize();
   }
-  for (const auto& [seq, k] : added) lengths_[static_cast<size_t>(seq)] += k;
+  for (const auto& [seq, k] : added) {
+    const size_t s = static_cast<size_t>(seq);
+    lengths_[s] += k;
+    history_begin_[s] = std::max(history_begin_[s], lengths_[s] - window_);
+  }
 }
 
 }  // namespace zaya::gpu

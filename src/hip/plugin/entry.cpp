@@ -87,6 +87,10 @@ int forward_fork(zaya_hip_forward* f, int32_t source, int32_t target, zaya_hip_e
   return guarded(error, [&] { f->impl.fork(source, target); });
 }
 
+int forward_truncate(zaya_hip_forward* f, int32_t sequence, int64_t length, zaya_hip_error* error) {
+  return guarded(error, [&] { f->impl.truncate(sequence, length); });
+}
+
 int64_t forward_length(const zaya_hip_forward* f, int32_t sequence) {
   try {
     return f->impl.length(sequence);
@@ -127,6 +131,7 @@ zaya_hip_plugin make_table() {
   t.forward_decode = &forward_decode;
   t.forward_clear = &forward_clear;
   t.forward_fork = &forward_fork;
+  t.forward_truncate = &forward_truncate;
   t.forward_length = &forward_length;
   t.forward_skip_count = &forward_skip_count;
   t.forward_device_bytes = &forward_device_bytes;

@@ -62,6 +62,7 @@ class DeviceForward {
   void decode(const zaya_hip_token* tokens, size_t count, float* logits, size_t logits_rows);
   void clear(int32_t sequence);
   void fork(int32_t source, int32_t target);
+  void truncate(int32_t sequence, int64_t length);
   int64_t length(int32_t sequence) const;
   uint64_t skip_count() const;
   size_t device_bytes() const noexcept { return device_bytes_; }
@@ -79,6 +80,7 @@ class DeviceForward {
   int64_t H_ = 0, L_ = 0, NQ_ = 0, NK_ = 0, D_ = 0, E_ = 0, I_ = 0, R_ = 0, V_ = 0, C_ = 0, QD_ = 0, KD_ = 0, VH_ = 0;
   int32_t max_sequences_ = 0;
   int64_t max_context_ = 0;
+  int64_t window_ = 0;  // truncate window (positions of raw q|k kept per sequence and layer)
   size_t device_bytes_ = 0;
   std::vector<rt::Buffer<uint8_t>> matrices_;
   std::vector<rt::Buffer<float>> vectors_;
@@ -89,9 +91,9 @@ class DeviceForward {
   const float* final_norm_ = nullptr;
   rt::Buffer<float> inv_freq_;
   // Per-sequence state: conv [S, L, 2C], vdel [S, L, VH], keys / values [S, L, max_context, KD].
-  rt::Buffer<float> conv_, vdel_, keys_, values_;
+  rt::Buffer<float> conv_, vdel_, keys_, values_, history_;  // history: [S, L, window, C]
   rt::Buffer<unsigned long long> skips_;
-  std::vector<int64_t> lengths_;
+  std::vector<int64_t> lengths_, history_begin_;
   // Per-decode scratch (grown as needed).
   rt::Buffer<RowInfo> rows_;
   rt::Buffer<SeqInfo> seqs_;
