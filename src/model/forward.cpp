@@ -9,6 +9,7 @@
 //   logits = LMHead(RMSNorm(x))                                         tied embedding
 #include "batch_plan.h"
 #include "cca_attention.h"
+#include "context_impl.h"
 #include "experts.h"
 #include "math.h"
 #include "residual_scale.h"
@@ -28,17 +29,6 @@ namespace zaya {
 using model::BatchPlan;
 using model::LayerState;
 using model::SequenceState;
-
-struct Context::Impl {
-  explicit Impl(int threads) : ws(threads) {}
-  Workspace ws;
-  std::vector<SequenceState> sequences;
-  FloatBuffer x, h, block_out, router_state, normed_for_head, logits;
-  model::CcaScratch cca;
-  model::RouterScratch router;
-  model::ExpertScratch experts;
-  std::vector<model::Route> routes;
-};
 
 namespace {
 

@@ -20,7 +20,7 @@
 // blocks * (2 * length * kv_dim + (2 + rows) * C + kv_dim / 2) floats plus 96 bytes. The
 // truncate window of the loading context may differ from the saving one: the ring keeps the
 // saved rows that fit.
-#include "cca_attention.h"
+#include "context_impl.h"
 #include "experts.h"
 #include "router.h"
 #include "sequence_state.h"
@@ -40,22 +40,6 @@ namespace zaya {
 using model::LayerState;
 using model::SequenceState;
 
-// ODR note: this is a token-for-token copy of the definition in forward.cpp, which owns the
-// type (moving it into a shared header is that file's owner's call). Identical definitions in
-// several translation units are allowed. checked_state() below cross-checks the layout against
-// forward.cpp's own accessors on every use, so drift fails loudly (ErrorCode::internal), the
-// save/load round-trip tests break, and the capi_state_impl_in_sync test compares the two
-// definitions textually. To be replaced by an accessor from forward.cpp.
-struct Context::Impl {
-  explicit Impl(int threads) : ws(threads) {}
-  Workspace ws;
-  std::vector<SequenceState> sequences;
-  FloatBuffer x, h, block_out, router_state, normed_for_head, logits;
-  model::CcaScratch cca;
-  model::RouterScratch router;
-  model::ExpertScratch experts;
-  std::vector<model::Route> routes;
-};
 
 namespace {
 
@@ -142,15 +126,14 @@ uint64_t floats_per_block(const Geometry& g, uint64_t length, uint64_t rows) {
 
 namespace {
 
-// The sequence's state, after checking that this translation unit's view of Impl agrees with
-// forward.cpp's (see the ODR note above).
+// The sequence's state, after validating the id and cross-checking the bookkeeping.
 const SequenceState& checked_state(const Context& ctx, const Context::Impl& impl, int32_t sequence) {
   const int64_t length = ctx.length(sequence);  // validates the id; computed by forward.cpp
   if (impl.sequences.size() != static_cast<size_t>(ctx.max_sequences()))
-    fail(ErrorCode::internal, "sequence state: Context::Impl layout differs from forward.cpp");
+    fail(ErrorCode::internal, "sequence state: inconsistent context bookkeeping");
   const SequenceState& s = impl.sequences[static_cast<size_t>(sequence)];
   if (s.length != length || s.layers.size() != static_cast<size_t>(ctx.model().config().blocks))
-    fail(ErrorCode::internal, "sequence state: Context::Impl layout differs from forward.cpp");
+    fail(ErrorCode::internal, "sequence state: inconsistent context bookkeeping");
   return s;
 }
 
