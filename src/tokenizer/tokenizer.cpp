@@ -87,9 +87,23 @@ std::string Tokenizer::Impl::decode_tokens(std::vector<std::string>& tokens, boo
 
 namespace {
 
+// Size caps: real tokenizer.json files are tens of MB and the side files a few KB; anything far
+// larger is refused before it is read (reading it would take that much memory).
+constexpr uintmax_t kMaxTokenizerJsonBytes = uintmax_t(1) << 30;
+constexpr uintmax_t kMaxSideFileBytes = uintmax_t(64) << 20;
+
+void check_size(const std::filesystem::path& path, uintmax_t max_bytes) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) fail(ErrorCode::io, "cannot read {}: {}", path.string(), ec.message());
+  if (size > max_bytes)
+    fail(ErrorCode::limit_exceeded, "{} is {} bytes, more than the {} allowed", path.string(), size, max_bytes);
+}
+
 std::string read_optional_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return {};
+  check_size(path, kMaxSideFileBytes);
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(ErrorCode::io, "cannot open {}", path.string());
   std::ostringstream buffer;
@@ -107,6 +121,7 @@ Tokenizer Tokenizer::load(const std::filesystem::path& file_or_model_dir) {
   if (!std::filesystem::is_regular_file(file, ec))
     fail(ErrorCode::io, "tokenizer: {} does not exist (expected a tokenizer.json file or a directory containing one)",
          file.string());
+  check_size(file, kMaxTokenizerJsonBytes);
   const std::filesystem::path dir = file.parent_path();
   const std::string config = read_optional_file(dir / "tokenizer_config.json");
   const std::string special_map = read_optional_file(dir / "special_tokens_map.json");
