@@ -23,6 +23,12 @@ struct ContextOptions {
   // How many trailing positions keep the raw CCA conv inputs needed to truncate a sequence
   // exactly (see truncate()). Costs (q_dim + kv_dim) floats per block per position.
   int64_t truncate_window = 64;
+  // Cap on the bytes of sequence state this context holds (KV caches, CCA conv and delayed-value
+  // state, truncate rings; all sequences together, as state_bytes() counts them); 0 = no cap
+  // beyond what max_sequences x max_context imply. The constructor fails with out_of_memory when
+  // the fixed state alone exceeds it, decode() and fork() when they would grow past it (then
+  // nothing changes). Allocation failures are out_of_memory errors either way.
+  uint64_t max_cache_bytes = 0;
 };
 
 // One token of a batch: appended to `sequence` at its current end. Tokens of one sequence must
@@ -74,6 +80,8 @@ class Context {
   const ContextOptions& options() const noexcept { return options_; }
   const Model& model() const noexcept { return *model_; }
   size_t state_bytes(int32_t sequence) const;
+  // state_bytes() summed over every sequence: what max_cache_bytes caps.
+  size_t total_state_bytes() const;
 
   // The complete state of one sequence (caches, CCA conv and delayed-value state, the truncate
   // ring) as bytes, and back (src/model/sequence_serialization.cpp). The format is versioned,

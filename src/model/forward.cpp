@@ -36,7 +36,8 @@ void init_sequence(SequenceState& s, const ModelConfig& c, int64_t window) {
   const size_t C = static_cast<size_t>(c.conv_channels()), VH = static_cast<size_t>(c.value_proj_dim());
   s.length = 0;
   s.history_begin = 0;
-  s.layers.assign(static_cast<size_t>(c.blocks), LayerState{});
+  s.layers.clear();  // frees the KV caches (assign() would keep their capacity): clear() makes room
+  s.layers.resize(static_cast<size_t>(c.blocks));
   for (auto& l : s.layers) {
     l.conv.assign(2 * C, 0.0f);
     l.vdel.assign(VH, 0.0f);
@@ -58,9 +59,22 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& optio
     options_.truncate_window = std::clamp<int64_t>(options_.truncate_window, 0, options_.max_context + 2);
   if (options_.threads < 0 || options_.threads > 1024)
     fail(ErrorCode::invalid_argument, "context: threads = {} (must be 0..1024)", options_.threads);
-  impl_ = std::make_unique<Impl>(options_.threads);
-  impl_->sequences.resize(static_cast<size_t>(options_.max_sequences));
-  for (auto& s : impl_->sequences) init_sequence(s, model_->config(), options_.truncate_window);
+  const ModelConfig& c = model_->config();
+  const uint64_t fixed_floats = static_cast<uint64_t>(c.blocks) *
+      (2 * static_cast<uint64_t>(c.conv_channels()) + static_cast<uint64_t>(c.value_proj_dim()) +
+       static_cast<uint64_t>(options_.truncate_window) * static_cast<uint64_t>(c.conv_channels()));
+  const uint64_t fixed_bytes = fixed_floats * sizeof(float) * static_cast<uint64_t>(options_.max_sequences);
+  if (options_.max_cache_bytes && fixed_bytes > options_.max_cache_bytes)
+    fail(ErrorCode::out_of_memory, "context: {} sequences need {} bytes of fixed state, more than max_cache_bytes = {}",
+         options_.max_sequences, fixed_bytes, options_.max_cache_bytes);
+  try {
+    impl_ = std::make_unique<Impl>(options_.threads);
+    impl_->sequences.resize(static_cast<size_t>(options_.max_sequences));
+    for (auto& s : impl_->sequences) init_sequence(s, c, options_.truncate_window);
+  } catch (const std::bad_alloc&) {
+    fail(ErrorCode::out_of_memory, "context: cannot allocate {} bytes of state for {} sequences", fixed_bytes,
+         options_.max_sequences);
+  }
 }
 
 Context::~Context() = default;
@@ -93,7 +107,22 @@ void Context::fork(int32_t source, int32_t target) {
   check_sequence(*this, target);
   if (source == target) return;
   const SequenceState& src = impl_->sequences[static_cast<size_t>(source)];
-  SequenceState copy = src;  // may throw bad_alloc: target untouched until the swap
+  if (options_.max_cache_bytes) {
+    // The copy's vectors get capacity = size: count the source that way, the target as it is.
+    size_t copy_bytes = 0;
+    for (const auto& l : src.layers)
+      copy_bytes += (l.keys.size() + l.values.size() + l.conv.size() + l.vdel.size() + l.history.size()) * sizeof(float);
+    const size_t after = total_state_bytes() - state_bytes(target) + copy_bytes;
+    if (after > options_.max_cache_bytes)
+      fail(ErrorCode::out_of_memory, "fork: the context would hold {} bytes of state, more than max_cache_bytes = {}", after,
+           options_.max_cache_bytes);
+  }
+  SequenceState copy;
+  try {
+    copy = src;  // target untouched until the move
+  } catch (const std::bad_alloc&) {
+    fail(ErrorCode::out_of_memory, "fork: cannot allocate a copy of sequence {}", source);
+  }
   impl_->sequences[static_cast<size_t>(target)] = std::move(copy);
 }
 
@@ -134,6 +163,12 @@ size_t Context::state_bytes(int32_t sequence) const {
   size_t total = 0;
   for (const auto& l : s.layers)
     total += (l.keys.capacity() + l.values.capacity() + l.conv.size() + l.vdel.size() + l.history.size()) * sizeof(float);
+  return total;
+}
+
+size_t Context::total_state_bytes() const {
+  size_t total = 0;
+  for (int32_t s = 0; s < options_.max_sequences; ++s) total += state_bytes(s);
   return total;
 }
 
@@ -182,6 +217,36 @@ void Context::decode(std::span<const BatchToken> batch) {
            options_.max_context);
   }
 
+  // KV rows each growing sequence gets: doubling, capped at max_context; with max_cache_bytes,
+  // just what is needed when doubling would not fit. reserve() below makes capacity exactly that,
+  // so the accounting (capacities, as state_bytes() counts) matches what is allocated.
+  std::vector<size_t> target_rows(plan.sequences.size(), 0);  // 0: no growth
+  for (size_t k = 0; k < plan.sequences.size(); ++k) {
+    const SequenceState& s = *plan.sequences[k].state;
+    const size_t needed = static_cast<size_t>(s.length) + plan.sequences[k].rows.size();
+    const size_t rows = s.layers.empty() ? 0 : s.layers[0].keys.size() / KD;
+    if (rows < needed)
+      target_rows[k] = std::max(needed, std::min<size_t>(rows * 2, static_cast<size_t>(options_.max_context)));
+  }
+  if (options_.max_cache_bytes && std::any_of(target_rows.begin(), target_rows.end(), [](size_t r) { return r > 0; })) {
+    const auto bytes_after = [&] {
+      size_t extra = 0;
+      for (size_t k = 0; k < plan.sequences.size(); ++k)
+        if (target_rows[k])
+          for (const auto& l : plan.sequences[k].state->layers)
+            extra += (target_rows[k] * KD - std::min(l.keys.capacity(), target_rows[k] * KD) + target_rows[k] * KD -
+                      std::min(l.values.capacity(), target_rows[k] * KD)) * sizeof(float);
+      return total_state_bytes() + extra;
+    };
+    if (bytes_after() > options_.max_cache_bytes) {
+      for (size_t k = 0; k < plan.sequences.size(); ++k)
+        if (target_rows[k]) target_rows[k] = static_cast<size_t>(plan.sequences[k].state->length) + plan.sequences[k].rows.size();
+      if (const size_t after = bytes_after(); after > options_.max_cache_bytes)
+        fail(ErrorCode::out_of_memory, "decode: the caches would grow to {} bytes, more than max_cache_bytes = {}", after,
+             options_.max_cache_bytes);
+    }
+  }
+
   // Snapshot what the forward pass mutates in place, so an error or cancel changes nothing.
   struct Saved { std::vector<std::vector<float>> conv, vdel; };
   std::vector<Saved> saved(plan.sequences.size());
@@ -193,9 +258,11 @@ void Context::decode(std::span<const BatchToken> batch) {
         saved[k].conv.push_back(l.conv);
         saved[k].vdel.push_back(l.vdel);
         if (l.keys.size() < needed * KD) {
-          const size_t grown = std::min<size_t>(std::max(needed, l.keys.size() / KD * 2), static_cast<size_t>(options_.max_context));
-          l.keys.resize(std::max(grown, needed) * KD);
-          l.values.resize(std::max(grown, needed) * KD);
+          const size_t rows = std::max(target_rows[k], needed);
+          l.keys.reserve(rows * KD);
+          l.values.reserve(rows * KD);
+          l.keys.resize(rows * KD);
+          l.values.resize(rows * KD);
         }
       }
     }
