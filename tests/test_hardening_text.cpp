@@ -283,3 +283,31 @@ TEST_CASE("stop strings: invalid UTF-8 and empty strings are refused") {
   }
   CHECK_ERROR(StopStringMatcher({""}), ErrorCode::invalid_argument, "stop_strings[0] is empty");
 }
+
+// ---- regressions found by the fuzzers ---------------------------------------------------------
+
+TEST_CASE("streaming decode: a Strip of leading characters after Fuse spans the first windows (fuzz_tokenizer_json)") {
+  // Found by fuzz_tokenizer_json: the first window decoded to "" (its one space stripped) and
+  // the streaming decoder then treated the start of the text as done, so the second space, which
+  // decode() strips too, was emitted.
+  const std::string json = R"({"version":"1.0","added_tokens":[{"id":0,"content":"<unk>","special":true}],
+    "normalizer":null,"pre_tokenizer":null,"post_processor":null,
+    "decoder":{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"\u2581"},"content":" "},
+      {"type":"Fuse"},{"type":"Strip","content":" ","start":2,"stop":0}]},
+    "model":{"type":"BPE","unk_token":"<unk>","fuse_unk":true,"byte_fallback":false,
+      "vocab":{"<unk>":0,"\u2581":1,"a":2,"b":3},"merges":[]}})";
+  const Tokenizer tok = Tokenizer::from_json(json);
+  const std::vector<std::vector<int32_t>> cases = {{1, 1, 2}, {1, 1, 1, 2}, {1, 2, 1}, {1, 0, 1, 2}, {1}, {1, 1}, {2, 1, 1}};
+  for (const auto& ids : cases) {
+    for (bool skip : {false, true}) {
+      CAPTURE(skip);
+      const std::string whole = tok.decode(ids, skip);
+      StreamingDecoder stream(tok, skip);
+      std::string pieces;
+      for (int32_t id : ids) pieces += stream.push(id);
+      pieces += stream.finish();
+      CHECK(pieces == whole);
+    }
+  }
+  CHECK(tok.decode(std::vector<int32_t>{1, 1, 2}) == "a");
+}

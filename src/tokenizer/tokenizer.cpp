@@ -206,6 +206,9 @@ std::string StreamingDecoder::push(int32_t id) {
   bool incomplete = false;
   std::string decoded = impl_->decode_tokens(tokens, at_start_, &incomplete);
   if (!incomplete) {
+    // Nothing to show yet at the very start: keep the window, so that start-of-text rules (a
+    // Strip of leading characters after Fuse) also apply to what follows, as in decode().
+    if (decoded.empty() && at_start_) return {};
     window_.clear();
     at_start_ = false;
     return decoded;
@@ -219,7 +222,7 @@ std::string StreamingDecoder::push(int32_t id) {
     std::string head_text = impl_->decode_tokens(head, at_start_);
     const std::string last_text = impl_->decode_tokens(last, false);
     if (head_text.size() + last_text.size() == decoded.size() && decoded.compare(0, head_text.size(), head_text) == 0 &&
-        decoded.compare(head_text.size(), std::string::npos, last_text) == 0) {
+        decoded.compare(head_text.size(), std::string::npos, last_text) == 0 && !(head_text.empty() && at_start_)) {
       window_.erase(window_.begin(), window_.end() - 1);
       at_start_ = false;
       return head_text;
