@@ -2,8 +2,8 @@
 # Runs every libFuzzer target (fuzz/, docs/SECURITY.md) for a fixed time each.
 #   scripts/fuzz.sh [seconds-per-target] [target ...]     (default: 60 s, every target)
 # Environment:
-#   BUILD_DIR   clang + ASan/UBSan + fuzz build directory (default build-asan; configured here
-#               if needed, the same directory scripts/test.sh uses for the sanitizer test run)
+#   BUILD_DIR   clang + ASan/UBSan + fuzz build directory (default build-fuzz; configured here
+#               if needed; only the fuzz targets and the libraries they test are built)
 #   JOBS        build parallelism (default 1)
 #   FUZZ_JOBS   targets fuzzed at the same time (default 1)
 #   FUZZ_ARGS   extra libFuzzer flags, e.g. "-only_ascii=1"
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-60}"
 shift || true
-BUILD_DIR="${BUILD_DIR:-build-asan}"
+BUILD_DIR="${BUILD_DIR:-build-fuzz}"
 JOBS="${JOBS:-1}"
 FUZZ_JOBS="${FUZZ_JOBS:-1}"
 ALL_TARGETS=(fuzz_safetensors fuzz_safetensors_index fuzz_config fuzz_tokenizer_json fuzz_tokenizer_encode
@@ -34,7 +34,7 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ] || ! grep -q '^ZAYA_FUZZ:BOOL=ON' "$BUIL
         -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -gline-tables-only" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -gline-tables-only" \
         "-DCMAKE_CXX_FLAGS=-fno-sanitize-recover=all -D_GLIBCXX_ASSERTIONS" \
-        -DZAYA_SANITIZE=address,undefined -DZAYA_FUZZ=ON >/dev/null
+        -DZAYA_SANITIZE=address,undefined -DZAYA_FUZZ=ON -DZAYA_BUILD_TESTS=OFF >/dev/null
 fi
 cmake --build "$BUILD_DIR" -j "$JOBS" --target "${TARGETS[@]}"
 

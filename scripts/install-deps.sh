@@ -12,6 +12,7 @@ PACKAGES=(
   libsimdjson-dev    # JSON parsing: GB/s on the 33 MB tokenizer.json
   python3 python3-numpy  # binding tests (ctypes) and test-data tools
   hipcc libamdhip64-dev  # AMD GPU plugin (ROCm 5.2 toolchain: clang 15 + device libs); compiled in CI, no GPU needed
+  clang libclang-rt-14-dev  # libFuzzer + sanitizer runtimes for the fuzz targets (scripts/fuzz.sh, docs/SECURITY.md)
 )
 
 missing=()

@@ -50,8 +50,20 @@ if [ "${ZAYA_SANITIZERS:-0}" = 1 ]; then
   ctest --test-dir "$ASAN_BUILD_DIR" --output-on-failure -j "$JOBS" -E "$ASAN_SKIP"
   "$ASAN_BUILD_DIR/test_sampling" --test-case-exclude="sampling a full-size vocabulary is fast"
   unset ASAN_OPTIONS UBSAN_OPTIONS
-  # 2. The C ABI's threading tests under ThreadSanitizer (build-tsan).
+  # 2. Threading under ThreadSanitizer (build-tsan): the C ABI's threading tests
+  #    (scripts/test-tsan.sh), then the other tests that run threads: the forward pass on the
+  #    thread pool, concurrent template renders and tokenizer encodes, RSA waves on two threads
+  #    and a cancel from another thread.
   JOBS="$JOBS" bash scripts/test-tsan.sh
+  cmake --build build-tsan -j "$JOBS" --target test_model_golden test_chat_template_api test_tokenizer test_rsa_model
+  tsan_run=()
+  command -v setarch >/dev/null 2>&1 && setarch "$(uname -m)" -R true 2>/dev/null && tsan_run=(setarch "$(uname -m)" -R)
+  export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+  "${tsan_run[@]}" build-tsan/test_model_golden
+  "${tsan_run[@]}" build-tsan/test_chat_template_api -tc='*concurrently*'
+  "${tsan_run[@]}" build-tsan/test_tokenizer -tc='*concurrent*'
+  "${tsan_run[@]}" build-tsan/test_rsa_model -tc='end?to?end:?same?seed*,end?to?end:?the?decode?budget*'
+  unset TSAN_OPTIONS
   # 3. Every libFuzzer target for a short time (clang, build-fuzz); a finding fails the run.
   JOBS="$JOBS" FUZZ_JOBS="$JOBS" bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
