@@ -124,6 +124,22 @@ TEST_CASE("tokenizer files: invalid UTF-8 and deep nesting in every file") {
   CHECK_ERROR(ChatFormatter(tok), ErrorCode::template_error, "UTF-8");
 }
 
+TEST_CASE("tokenizer files: merges naming unknown tokens, in both spellings") {
+  const auto json_with = [](const std::string& merges) {
+    return R"({"version":"1.0","added_tokens":[],"normalizer":null,"pre_tokenizer":null,"post_processor":null,
+      "decoder":null,"model":{"type":"BPE","unk_token":null,"fuse_unk":false,"byte_fallback":false,
+      "vocab":{"a":0,"b":1,"ab":2,"a b":3},"merges":)" + merges + "}}";
+  };
+  REQUIRE_NOTHROW(Tokenizer::from_json(json_with(R"(["a b"])")));
+  CHECK_ERROR(Tokenizer::from_json(json_with(R"(["a zz"])")), ErrorCode::bad_format, "'zz' is not in the vocabulary");
+  CHECK_ERROR(Tokenizer::from_json(json_with(R"([["zz", "b"]])")), ErrorCode::bad_format, "'zz' is not in the vocabulary");
+  CHECK_ERROR(Tokenizer::from_json(json_with(R"(["a b", "b a"])")), ErrorCode::bad_format, "'ba', which is not in the vocabulary");
+  CHECK_ERROR(Tokenizer::from_json(json_with(R"(["a ÿ"])")), ErrorCode::bad_format, "not in the vocabulary");
+  CHECK_ERROR(Tokenizer::from_json(json_with(R"([["a", "b", "c"]])")), ErrorCode::bad_format, "model.merges[0]");
+  CHECK_ERROR(Tokenizer::from_json(json_with(R"([""])")), ErrorCode::bad_format, "model.merges[0]");
+  CHECK_ERROR(Tokenizer::from_json(json_with(R"([7])")), ErrorCode::bad_format, "model.merges[0]");
+}
+
 // ---- encoding and decoding --------------------------------------------------------------------
 
 TEST_CASE("encode: invalid UTF-8 at every position is refused and names the byte offset") {
