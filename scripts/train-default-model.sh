@@ -32,8 +32,8 @@ export OMP_NUM_THREADS=1
 
 mkdir -p "$WORK_DIR"
 # shellcheck disable=SC2086
-/usr/bin/python3 tools/train/train.py --out "$OUT" --work "$WORK_DIR" --batch 16 --p1-steps 1600 --p2-steps 500 \
-  --sample-problems 600 --sample-k 6 ${TRAIN_ARGS:-} 2>&1 | tee "$WORK_DIR/train.out"
+/usr/bin/python3 tools/train/train.py --out "$OUT" --work "$WORK_DIR" --batch 16 --p1-steps 2000 --p2-steps 800 \
+  --sample-problems 800 --sample-k 6 ${TRAIN_ARGS:-} 2>&1 | tee "$WORK_DIR/train.out"
 /usr/bin/python3 tools/train/check_engine.py --model "$OUT" --zaya "$BUILD_DIR/zaya"
 /usr/bin/python3 tools/train/evaluate.py --model "$OUT" --json "$OUT/eval.json"
 /usr/bin/python3 tools/train/record.py --model "$OUT"

@@ -74,7 +74,8 @@ def make_problem(rng, steps, max_add=60):
         item = rng.choice(ITEMS)
         x = rng.randint(10, 99)
         sentences = [f"{name} has {x} {item}."]
-        lines = []
+        start = x
+        lines, ops = [], []
         ok = True
         for _ in range(steps):
             kind = rng.choices(["add", "sub", "bag_add", "bag_sub", "mul"], weights=[3, 3, 2, 1.5, 1])[0]
@@ -84,6 +85,7 @@ def make_problem(rng, steps, max_add=60):
                 y = x + k
                 s = rng.choice(ADD).format(k=k, **fill)
                 lines.append(f"{x}+{k}={y}")
+                ops.append(("+", k))
             elif kind == "sub":
                 if x < 4:
                     ok = False
@@ -92,6 +94,7 @@ def make_problem(rng, steps, max_add=60):
                 y = x - k
                 s = rng.choice(SUB).format(k=k, **fill)
                 lines.append(f"{x}-{k}={y}")
+                ops.append(("-", k))
             elif kind in ("bag_add", "bag_sub"):
                 k, m = rng.randint(2, 9), rng.randint(2, 12)
                 p = k * m
@@ -99,6 +102,7 @@ def make_problem(rng, steps, max_add=60):
                     y = x + p
                     s = rng.choice(BAG_ADD).format(k=k, m=m, **fill)
                     lines += [f"{k}*{m}={p}", f"{x}+{p}={y}"]
+                    ops.append(("bag+", k, m))
                 else:
                     if p >= x:
                         ok = False
@@ -106,11 +110,13 @@ def make_problem(rng, steps, max_add=60):
                     y = x - p
                     s = rng.choice(BAG_SUB).format(k=k, m=m, **fill)
                     lines += [f"{k}*{m}={p}", f"{x}-{p}={y}"]
+                    ops.append(("bag-", k, m))
             else:
                 f = rng.choice([2, 2, 3])
                 y = x * f
                 s = rng.choice(DOUBLE if f == 2 else TRIPLE).format(**fill)
                 lines.append(f"{x}*{f}={y}")
+                ops.append(("*", f))
             if y > MAX_VALUE or y < 0:
                 ok = False
                 break
@@ -119,12 +125,72 @@ def make_problem(rng, steps, max_add=60):
         if not ok:
             continue
         sentences.append(f"How many {item} does {name} have now?")
-        return Problem(" ".join(sentences), lines, x, steps)
+        p = Problem(" ".join(sentences), lines, x, steps)
+        p.start, p.ops = start, ops
+        return p
 
 
 def make_problems(seed, count, min_steps, max_steps):
     rng = random.Random(seed)
     return [make_problem(rng, rng.randint(min_steps, max_steps)) for _ in range(count)]
+
+
+# ---- synthetic candidates (warm-up data for aggregation) -----------------------------------------
+
+def _slip(rng, v):
+    """A wrong value of the kind the model produces: off by one / two / ten / a hundred, or a
+    changed digit."""
+    for _ in range(10):
+        kind = rng.random()
+        if kind < 0.5:
+            w = v + rng.choice([-10, 10, -1, 1, -2, 2, -20, 20, 100, -100])
+        else:
+            ds = list(str(v))
+            i = rng.randrange(len(ds))
+            ds[i] = str(rng.randrange(10))
+            w = int("".join(ds))
+        if w != v and 0 <= w <= MAX_VALUE:
+            return w
+    return v + 1
+
+
+def synthetic_candidate(problem, rng, n_errors):
+    """The problem's chain written with `n_errors` slips at random steps (a wrong result or a
+    misread operand); later steps continue, correctly, from the wrong value."""
+    n_lines = len(problem.lines)
+    bad = set(rng.sample(range(n_lines), min(n_errors, n_lines)))
+    x, out, li = problem.start, [], 0
+
+    def res(v):
+        nonlocal li
+        if li in bad:
+            v = _slip(rng, v)
+        li += 1
+        return v
+
+    for op in problem.ops:
+        if op[0] in "+-":
+            k = op[1]
+            if li in bad and rng.random() < 0.3:   # misread operand, correct arithmetic
+                k = _slip(rng, k)
+                y = x + k if op[0] == "+" else x - k
+                li += 1
+            else:
+                y = res(x + k if op[0] == "+" else x - k)
+            out.append(f"{x}{op[0]}{k}={y}")
+            x = y
+        elif op[0] == "*":
+            y = res(x * op[1])
+            out.append(f"{x}*{op[1]}={y}")
+            x = y
+        else:
+            k, m = op[1], op[2]
+            p = res(k * m)
+            out.append(f"{k}*{m}={p}")
+            y = res(x + p if op[0] == "bag+" else x - p)
+            out.append(f"{x}{op[0][-1]}{p}={y}")
+            x = y
+    return "\n".join(out)
 
 
 # ---- parsing model outputs -----------------------------------------------------------------------

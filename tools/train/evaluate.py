@@ -142,6 +142,10 @@ def main():
     report["greedy"] = {"correct": g, "total": len(problems), "accuracy": g / len(problems),
                         "tokens_per_problem": g_tokens / len(problems)}
     print(f"greedy: {g}/{len(problems)}", flush=True)
+    longer = arith.make_problems(a.seed + 99, 100, 7, 8)   # more steps than the training data has
+    g_long, _, _ = greedy(e, longer, 2 * a.beta)
+    report["greedy_longer_problems"] = {"steps": "7-8", "correct": g_long, "total": len(longer)}
+    print(f"greedy on 7-8 step problems (trained on 2-6): {g_long}/{len(longer)}", flush=True)
 
     sub = problems[:a.problems]
     curve, mean_tokens, _ = majority_curve(e, sub, a.k_max, a.beta, a.seed + 17)

@@ -70,10 +70,15 @@ def lr_at(step, total, peak, warmup, floor):
 
 
 def make_optimizer(model, lr):
-    decay, no_decay = [], []
+    decay, no_decay, temps = [], [], []
     for n, p in model.named_parameters():
-        (decay if p.dim() >= 2 and "embed" not in n else no_decay).append(p)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+        if n.endswith("qk_norm.temp"):
+            temps.append(p)
+        else:
+            (decay if p.dim() >= 2 and "embed" not in n else no_decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.05, "lr_mult": 1.0},
+                              {"params": no_decay, "weight_decay": 0.0, "lr_mult": 1.0},
+                              {"params": temps, "weight_decay": 0.0, "lr_mult": 10.0}],
                              lr=lr, betas=(0.9, 0.98), eps=1e-8)
 
 
@@ -83,7 +88,7 @@ def train_steps(model, opt, batches, steps, peak, floor, warmup, args, fh, phase
     for step in range(steps):
         lr = lr_at(step, steps, peak, warmup, floor)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["lr_mult"]
         examples, kind = batches(step)
         x, y = collate(examples)
         logits, stats = model(x, return_stats=True)
@@ -155,7 +160,7 @@ def aggregation_examples(tk, pool, rng, count, args):
         c = rng.choices([2, 3, 4], weights=[0.2, 0.4, 0.4])[0]
         sub = rng.sample(cands, min(c, len(cands)))
         ncorrect = sum(x["correct"] for x in sub)
-        if ncorrect == len(sub) and rng.random() > args.keep_all_correct:
+        if ncorrect == len(sub) and rng.random() > args.p2_keep_all_correct:
             continue
         tails = [x["reasoning"] for x in sub]
         if rng.random() < args.round2_fraction:
@@ -207,13 +212,18 @@ def main():
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--agg-batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--p2-lr", type=float, default=1e-3)
+    ap.add_argument("--p2-lr", type=float, default=5e-4)
     ap.add_argument("--min-steps", type=int, default=2)
     ap.add_argument("--max-steps", type=int, default=6)
     ap.add_argument("--sample-problems", type=int, default=800)
     ap.add_argument("--sample-k", type=int, default=6)
-    ap.add_argument("--agg-fraction", type=float, default=0.5)
-    ap.add_argument("--keep-all-correct", type=float, default=0.5)
+    ap.add_argument("--agg-fraction", type=float, default=0.7)
+    ap.add_argument("--synthetic-share", type=float, default=0.33)
+    ap.add_argument("--p1-synthetic", type=float, default=0.2, help="share of phase-1 steps with synthetic aggregation")
+    ap.add_argument("--keep-all-correct", type=float, default=0.5, help="phase 1 synthetic data")
+    ap.add_argument("--p2-keep-all-correct", type=float, default=1.0)
+    ap.add_argument("--p2-synthetic-errors", type=lambda s: [float(x) for x in s.split(",")], default=[0.5, 0.35, 0.15],
+                    help="phase 2: weights of 0, 1, 2 slips per synthetic candidate")
     ap.add_argument("--round2-fraction", type=float, default=0.3)
     ap.add_argument("--beta", type=int, default=160)
     ap.add_argument("--aux-weight", type=float, default=0.01)
@@ -254,16 +264,49 @@ def main():
     def plain_batch(_step):
         return [data.plain_example(tk, fresh_problem()) for _ in range(args.batch)], "plain"
 
+    syn_rng = random.Random(args.seed * 53 + 11)
+    syn_stats = {"all_correct": 0, "some_wrong": 0, "none_correct": 0, "rederived_steps": 0}
+
+    def synthetic_example(phase=1):
+        while True:
+            p = fresh_problem()
+            c = syn_rng.choices([2, 3, 4], weights=[0.2, 0.4, 0.4])[0]
+            if phase == 1:
+                errs = [syn_rng.choice([0, 0, 1, 1, 2]) for _ in range(c)]
+                keep = args.keep_all_correct
+            else:   # phase 2: more candidates without slips, every all-correct subset kept
+                errs = syn_rng.choices([0, 1, 2], weights=args.p2_synthetic_errors, k=c)
+                keep = args.p2_keep_all_correct
+            if all(e == 0 for e in errs) and syn_rng.random() > keep:
+                continue
+            tails = [arith.synthetic_candidate(p, syn_rng, e) for e in errs]
+            lines, rederived = arith.aggregation_target(p, tails)
+            ncorrect = sum(t == p.reasoning() for t in tails)
+            key = "all_correct" if ncorrect == c else ("none_correct" if ncorrect == 0 else "some_wrong")
+            syn_stats[key] += 1
+            syn_stats["rederived_steps"] += rederived
+            return data.aggregation_example(tk, p, tails, lines)
+
     # ---- phase 1 --------------------------------------------------------------------------------
     p1_dir = os.path.join(args.work, "phase1")
+    n_syn1 = int(round(args.p1_steps * args.p1_synthetic))
+    kinds1 = ["plain"] * (args.p1_steps - n_syn1) + ["synthetic"] * n_syn1
+    random.Random(args.seed * 89 + 5).shuffle(kinds1)
+
+    def phase1_batch(step):
+        if kinds1[step] == "synthetic":
+            return [synthetic_example() for _ in range(args.agg_batch)], "synthetic"
+        return plain_batch(step)
+
     if args.resume_phase1:
         model.load_state_dict(torch.load(args.resume_phase1))
-        for _ in range(args.p1_steps * args.batch):   # keep the problem stream where phase 1 left it
-            fresh_problem()
+        for step in range(args.p1_steps):   # replay the data stream so phase 2 sees what it would have
+            phase1_batch(step)
     else:
         opt = make_optimizer(model, args.lr)
-        train_steps(model, opt, plain_batch, args.p1_steps, args.lr, args.lr * 0.1, 100, args, fh, "1")
+        train_steps(model, opt, phase1_batch, args.p1_steps, args.lr, args.lr * 0.1, 100, args, fh, "1")
         torch.save(model.state_dict(), os.path.join(args.work, "phase1.pt"))
+    log(fh, event="synthetic_data_phase1", **syn_stats)
     export(model, tk, p1_dir)
     acc1 = greedy_accuracy(p1_dir, held)
     log(fh, event="phase1_done", greedy_heldout=f"{acc1}/{len(held)}")
@@ -278,24 +321,32 @@ def main():
     log(fh, event="sampled", candidates=n_all, correct=n_c, single_sample_accuracy=round(n_c / n_all, 4))
 
     # ---- phase 2 --------------------------------------------------------------------------------
+    # Steps are plain batches, aggregation batches from the model's own samples, or aggregation
+    # batches with synthetic candidates (the chain with injected slips; a warm-up for the copying
+    # and comparing, in a fixed share of the aggregation steps).
     agg_rng = random.Random(args.seed * 31 + 7)
     n_agg_steps = int(round(args.p2_steps * args.agg_fraction))
-    agg, agg_stats = aggregation_examples(tk, pool, agg_rng, n_agg_steps * args.agg_batch, args)
+    n_syn_steps = int(round(n_agg_steps * args.synthetic_share))
+    n_own_steps = n_agg_steps - n_syn_steps
+    agg, agg_stats = aggregation_examples(tk, pool, agg_rng, n_own_steps * args.agg_batch, args)
     log(fh, event="aggregation_data", examples=len(agg), **agg_stats)
     agg_rng.shuffle(agg)
-    schedule = [i * args.p2_steps // max(1, n_agg_steps) for i in range(n_agg_steps)]
-    agg_steps = set(schedule)
+    kinds = ["plain"] * (args.p2_steps - n_agg_steps) + ["own"] * n_own_steps + ["synthetic"] * n_syn_steps
+    random.Random(args.seed * 97 + 3).shuffle(kinds)
     agg_pos = [0]
-
     def mixed_batch(step):
-        if step in agg_steps and agg_pos[0] < len(agg):
+        kind = kinds[step]
+        if kind == "own" and agg_pos[0] < len(agg):
             b = agg[agg_pos[0]:agg_pos[0] + args.agg_batch]
             agg_pos[0] += args.agg_batch
-            return b, "aggregate"
+            return b, "own"
+        if kind == "synthetic":
+            return [synthetic_example(2) for _ in range(args.agg_batch)], "synthetic"
         return plain_batch(step)
 
     opt = make_optimizer(model, args.p2_lr)
     train_steps(model, opt, mixed_batch, args.p2_steps, args.p2_lr, args.p2_lr * 0.05, 50, args, fh, "2")
+    log(fh, event="synthetic_data", **syn_stats)
     torch.save(model.state_dict(), os.path.join(args.work, "final.pt"))
 
     # ---- export ---------------------------------------------------------------------------------
@@ -307,7 +358,7 @@ def main():
               "phase1_steps": args.p1_steps, "phase2_steps": args.p2_steps,
               "phase1_greedy_heldout": acc1, "greedy_heldout": acc2, "heldout_size": len(held),
               "phase1_single_sample_accuracy": round(n_c / n_all, 4), "aggregation_examples": len(agg),
-              "aggregation_data": agg_stats, "args": vars(args)}
+              "aggregation_data": agg_stats, "synthetic_aggregation_data": syn_stats, "args": vars(args)}
     with open(os.path.join(args.out, "training.json"), "w") as f:
         json.dump(record, f, indent=2)
         f.write("\n")
