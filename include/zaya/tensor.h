@@ -12,14 +12,15 @@
 namespace zaya {
 
 // A row-major weight matrix [rows, cols] (PyTorch Linear layout: one row per output feature),
-// stored in `dtype`, usually a view into a memory-mapped checkpoint.
+// stored in `dtype`, usually a view into a memory-mapped checkpoint. For a block-quantized dtype
+// each row is cols / dtype_block_elems(dtype) whole blocks.
 struct WeightMatrix {
   DType dtype = DType::f32;
   const void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
 
-  size_t row_bytes() const noexcept { return static_cast<size_t>(cols) * dtype_size(dtype); }
+  size_t row_bytes() const noexcept { return dtype_row_bytes(dtype, static_cast<size_t>(cols)); }
   size_t bytes() const noexcept { return static_cast<size_t>(rows) * row_bytes(); }
   const std::byte* row(int64_t r) const noexcept {
     return static_cast<const std::byte*>(data) + static_cast<size_t>(r) * row_bytes();
