@@ -4,6 +4,7 @@
 #include "kernels.h"
 
 #include <zaya/error.h>
+#include <zaya/quant.h>
 
 #include <algorithm>
 #include <cmath>
@@ -39,6 +40,30 @@ void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, si
       ws.pool.parallel_for(rows, [&](size_t r0, size_t r1) {
         k.matmul_bf16(wp, xp, cols, n, cols, y, ldy, r0, r1);
       }, grain);
+      break;
+    }
+    case DType::q8_0:
+    case DType::q4_0:
+    case DType::q4_k: {
+      // X is quantized once (ActQ8 blocks, zaya/quant.h) into the workspace, then every thread
+      // multiplies its rows of W against it; W is never expanded.
+      if (cols % dtype_block_elems(w.dtype) != 0)
+        fail(ErrorCode::internal, "cpu backend: {} matrix with {} columns (not whole blocks)", dtype_name(w.dtype), cols);
+      const size_t x_row = actq8::row_bytes(cols);
+      ws.activations.resize((n * x_row + sizeof(float) - 1) / sizeof(float));
+      auto* xq = reinterpret_cast<uint8_t*>(ws.activations.data());
+      if (n >= 8) {
+        ws.pool.parallel_for(n, [&](size_t i0, size_t i1) {
+          k.quantize_activations(x + i0 * ldx, ldx, i1 - i0, cols, xq + i0 * x_row);
+        }, 4);
+      } else {
+        k.quantize_activations(x, ldx, n, cols, xq);
+      }
+      const auto fn = w.dtype == DType::q8_0 ? k.matmul_q8_0 : w.dtype == DType::q4_0 ? k.matmul_q4_0 : k.matmul_q4_k;
+      // Split in whole 4-row tiles (parallel_for's boundaries need not be grain multiples).
+      ws.pool.parallel_for((rows + 3) / 4, [&](size_t t0, size_t t1) {
+        fn(w.data, xq, n, cols, y, ldy, 4 * t0, std::min(rows, 4 * t1));
+      }, grain / 4);
       break;
     }
     default:

@@ -1,6 +1,7 @@
 // src/cpu/kernels.h - the CPU kernel table: one implementation per ISA (kernels_impl.h compiled
-// in kernels_generic.cpp / kernels_avx2.cpp / kernels_avx512.cpp), chosen at first use from the
-// CPU found. ZAYA_CPU_ISA=generic|avx2|avx512 forces one (for testing the fallback paths).
+// in kernels_generic.cpp / kernels_avx2.cpp / kernels_avx512.cpp; kernels_avx512vnni.cpp adds
+// VNNI integer dot products for the quantized formats), chosen at first use from the CPU found.
+// ZAYA_CPU_ISA=generic|avx2|avx512|avx512vnni forces one (for testing the fallback paths).
 #pragma once
 
 #include <cstddef>
@@ -24,6 +25,19 @@ struct KernelTable {
   // without shuffles: every block of 2*lanes floats becomes [evens | odds]; the tail is kept.
   void (*permute_for_bf16)(const float* x, size_t ldx, size_t n, size_t cols, float* out, size_t ldo) = nullptr;
   float (*dot)(const float* a, const float* b, size_t n) = nullptr;
+
+  // Block-quantized weights (zaya/quant.h). X is first quantized once per matmul with
+  // quantize_activations: row i of X [n, cols] (stride ldx) becomes actq8::row_bytes(cols) bytes
+  // at xq + i * actq8::row_bytes(cols), identical to quantize_activation_row. cols must be a
+  // multiple of 32 (of 256 for q4_k weights). Then, as for matmul_f32,
+  // Y[i * ldy + r] = dot(W[r, :], X[i, :]) for r in [r_begin, r_end), i in [0, n), with W's rows
+  // dtype_row_bytes(type, cols) apart; integer dot products per block, f32 accumulation.
+  void (*quantize_activations)(const float* x, size_t ldx, size_t n, size_t cols, void* xq) = nullptr;
+  using MatmulQuant = void (*)(const void* w, const void* xq, size_t n, size_t cols, float* y, size_t ldy,
+                               size_t r_begin, size_t r_end);
+  MatmulQuant matmul_q8_0 = nullptr;
+  MatmulQuant matmul_q4_0 = nullptr;
+  MatmulQuant matmul_q4_k = nullptr;
   // Sum of n floats with several independent streams: the memory-bandwidth probe's inner loop.
   float (*stream_sum)(const float* a, size_t n) = nullptr;
 };
@@ -34,5 +48,9 @@ const KernelTable& kernels();
 const KernelTable& kernels_generic();
 const KernelTable& kernels_avx2();
 const KernelTable& kernels_avx512();
+// AVX-512 F/BW/DQ/VL + VNNI + BF16 (Zen 4/5, Ice Lake and later server parts).
+const KernelTable& kernels_avx512vnni();
+// Whether this CPU (and OS) can run kernels_avx512vnni().
+bool cpu_has_avx512vnni();
 
 }  // namespace zaya::cpu

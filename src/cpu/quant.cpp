@@ -1,0 +1,252 @@
+// src/cpu/quant.cpp - the scalar reference quantizers and dequantizers (zaya/quant.h).
+#include <zaya/error.h>
+#include <zaya/quant.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace zaya {
+
+namespace {
+
+// Round half away from zero (C roundf): ggml's Q8_0 rule.
+inline int round_away(float v) noexcept { return static_cast<int>(std::round(v)); }
+// Round half to even (the current FP mode, nearest by default): ggml's nearest_int.
+inline int round_even(float v) noexcept { return static_cast<int>(std::nearbyint(v)); }
+
+void quantize_q8_0(const float* x, size_t nb, BlockQ8_0* y) {
+  for (size_t b = 0; b < nb; ++b, x += kQK) {
+    float amax = 0.0f;
+    for (size_t k = 0; k < kQK; ++k) amax = std::max(amax, std::fabs(x[k]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = f32_to_f16(d);
+    for (size_t k = 0; k < kQK; ++k) y[b].qs[k] = static_cast<int8_t>(round_away(x[k] * id));
+  }
+}
+
+void quantize_q4_0(const float* x, size_t nb, BlockQ4_0* y) {
+  for (size_t b = 0; b < nb; ++b, x += kQK) {
+    float amax = 0.0f, max = 0.0f;  // max: the signed value of largest magnitude (first one wins)
+    for (size_t k = 0; k < kQK; ++k) {
+      if (std::fabs(x[k]) > amax) {
+        amax = std::fabs(x[k]);
+        max = x[k];
+      }
+    }
+    const float d = max / -8.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = f32_to_f16(d);
+    for (size_t k = 0; k < kQK / 2; ++k) {
+      // Truncation toward zero of a value >= ~0.5, so floor(x/d + 8.5) = round-half-up(x/d + 8).
+      const int lo = std::min(15, static_cast<int>(static_cast<int8_t>(x[k] * id + 8.5f)));
+      const int hi = std::min(15, static_cast<int>(static_cast<int8_t>(x[k + kQK / 2] * id + 8.5f)));
+      y[b].qs[k] = static_cast<uint8_t>(lo | (hi << 4));
+    }
+  }
+}
+
+// Weighted fit of x[i] ~ scale * q[i] - min, q in [0, nmax] (ggml's make_qkx2_quants with
+// rmin = -1, rdelta = 0.1, nstep = 20, squared error). Returns scale; *out_min = min >= 0.
+float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* q, float* out_min) {
+  float lo = x[0], hi = x[0];
+  float sum_w = w[0], sum_x = w[0] * x[0];
+  for (int i = 1; i < n; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+    sum_w += w[i];
+    sum_x += w[i] * x[i];
+  }
+  if (lo > 0.0f) lo = 0.0f;  // the offset only ever shifts down: min >= 0
+  if (hi == lo) {
+    std::fill(q, q + n, uint8_t{0});
+    *out_min = -lo;
+    return 0.0f;
+  }
+  float iscale = static_cast<float>(nmax) / (hi - lo);
+  float scale = 1.0f / iscale;
+  float best = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const int l = std::clamp(round_even(iscale * (x[i] - lo)), 0, nmax);
+    q[i] = static_cast<uint8_t>(l);
+    const float diff = scale * static_cast<float>(l) + lo - x[i];
+    best += w[i] * (diff * diff);
+  }
+  uint8_t cand[kQKK];
+  for (int step = 0; step <= 20; ++step) {
+    iscale = (-1.0f + 0.1f * static_cast<float>(step) + static_cast<float>(nmax)) / (hi - lo);
+    float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::clamp(round_even(iscale * (x[i] - lo)), 0, nmax);
+      cand[i] = static_cast<uint8_t>(l);
+      const float fl = static_cast<float>(l);
+      sum_l += w[i] * fl;
+      sum_l2 += w[i] * fl * fl;
+      sum_xl += w[i] * fl * x[i];
+    }
+    const float det = sum_w * sum_l2 - sum_l * sum_l;
+    if (det > 0.0f) {
+      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+      float this_lo = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+      if (this_lo > 0.0f) {
+        this_lo = 0.0f;
+        this_scale = sum_xl / sum_l2;
+      }
+      float err = 0.0f;
+      for (int i = 0; i < n; ++i) {
+        const float diff = this_scale * static_cast<float>(cand[i]) + this_lo - x[i];
+        err += w[i] * (diff * diff);
+      }
+      if (err < best) {
+        std::memcpy(q, cand, static_cast<size_t>(n));
+        best = err;
+        scale = this_scale;
+        lo = this_lo;
+      }
+    }
+  }
+  *out_min = -lo;
+  return scale;
+}
+
+void quantize_q4_k(const float* x, size_t nb, BlockQ4_K* y) {
+  for (size_t b = 0; b < nb; ++b, x += kQKK) {
+    uint8_t q[kQKK];
+    float scales[8], mins[8], w[kQK];
+    float max_scale = 0.0f, max_min = 0.0f;
+    for (int j = 0; j < 8; ++j) {
+      const float* xs = x + kQK * static_cast<size_t>(j);
+      float sum_x2 = 0.0f;
+      for (size_t l = 0; l < kQK; ++l) sum_x2 += xs[l] * xs[l];
+      const float rms = std::sqrt(sum_x2 / 32.0f);
+      for (size_t l = 0; l < kQK; ++l) w[l] = rms + std::fabs(xs[l]);
+      scales[j] = fit_scale_min(32, 15, xs, w, q + kQK * static_cast<size_t>(j), &mins[j]);
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    const float inv_scale = max_scale > 0.0f ? 63.0f / max_scale : 0.0f;
+    const float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
+    std::memset(y[b].scales, 0, sizeof(y[b].scales));
+    for (int j = 0; j < 8; ++j) {
+      const auto ls = static_cast<uint8_t>(std::min(63, round_even(inv_scale * scales[j])));
+      const auto lm = static_cast<uint8_t>(std::min(63, round_even(inv_min * mins[j])));
+      if (j < 4) {
+        y[b].scales[j] = ls;
+        y[b].scales[j + 4] = lm;
+      } else {  // low 4 bits in byte j+4, high 2 bits in the top of bytes j-4 (scale) and j (min)
+        y[b].scales[j + 4] = static_cast<uint8_t>((ls & 15) | ((lm & 15) << 4));
+        y[b].scales[j - 4] = static_cast<uint8_t>(y[b].scales[j - 4] | ((ls >> 4) << 6));
+        y[b].scales[j] = static_cast<uint8_t>(y[b].scales[j] | ((lm >> 4) << 6));
+      }
+    }
+    y[b].d = f32_to_f16(max_scale / 63.0f);
+    y[b].dmin = f32_to_f16(max_min / 63.0f);
+    const float d = f16_to_f32(y[b].d), dmin = f16_to_f32(y[b].dmin);
+    for (int j = 0; j < 8; ++j) {  // re-round q against the 6-bit scale and min actually stored
+      uint8_t sc, m;
+      q4k_scale_min(j, y[b].scales, sc, m);
+      const float ds = d * static_cast<float>(sc);
+      if (ds == 0.0f) continue;
+      const float dm = dmin * static_cast<float>(m);
+      for (size_t l = 0; l < kQK; ++l) {
+        const size_t i = kQK * static_cast<size_t>(j) + l;
+        q[i] = static_cast<uint8_t>(std::clamp(round_even((x[i] + dm) / ds), 0, 15));
+      }
+    }
+    for (size_t c = 0; c < 4; ++c)
+      for (size_t l = 0; l < 32; ++l)
+        y[b].qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
+  }
+}
+
+void check_row(DType t, size_t n, const char* what) {
+  if (!is_quantized(t)) fail(ErrorCode::invalid_argument, "{}: {} is not a block-quantized type", what, dtype_name(t));
+  if (n % dtype_block_elems(t) != 0)
+    fail(ErrorCode::invalid_argument, "{}: {} elements is not a whole number of {} blocks of {}", what, n,
+         dtype_name(t), dtype_block_elems(t));
+}
+
+}  // namespace
+
+void quantize_row(DType t, const float* x, size_t n, void* out) {
+  check_row(t, n, "quantize_row");
+  const size_t nb = n / dtype_block_elems(t);
+  switch (t) {
+    case DType::q8_0: quantize_q8_0(x, nb, static_cast<BlockQ8_0*>(out)); break;
+    case DType::q4_0: quantize_q4_0(x, nb, static_cast<BlockQ4_0*>(out)); break;
+    case DType::q4_k: quantize_q4_k(x, nb, static_cast<BlockQ4_K*>(out)); break;
+    default: break;
+  }
+}
+
+void dequantize_row(DType t, const void* in, size_t n, float* out) {
+  check_row(t, n, "dequantize_row");
+  const size_t nb = n / dtype_block_elems(t);
+  switch (t) {
+    case DType::q8_0: {
+      const auto* b = static_cast<const BlockQ8_0*>(in);
+      for (size_t i = 0; i < nb; ++i) {
+        const float d = f16_to_f32(b[i].d);
+        for (size_t k = 0; k < kQK; ++k) *out++ = d * static_cast<float>(b[i].qs[k]);
+      }
+      break;
+    }
+    case DType::q4_0: {
+      const auto* b = static_cast<const BlockQ4_0*>(in);
+      for (size_t i = 0; i < nb; ++i) {
+        const float d = f16_to_f32(b[i].d);
+        for (size_t k = 0; k < 16; ++k) out[k] = d * static_cast<float>((b[i].qs[k] & 15) - 8);
+        for (size_t k = 0; k < 16; ++k) out[k + 16] = d * static_cast<float>((b[i].qs[k] >> 4) - 8);
+        out += kQK;
+      }
+      break;
+    }
+    case DType::q4_k: {
+      const auto* b = static_cast<const BlockQ4_K*>(in);
+      for (size_t i = 0; i < nb; ++i) {
+        const float d = f16_to_f32(b[i].d), dmin = f16_to_f32(b[i].dmin);
+        for (int c = 0; c < 4; ++c) {
+          uint8_t sc0, m0, sc1, m1;
+          q4k_scale_min(2 * c, b[i].scales, sc0, m0);
+          q4k_scale_min(2 * c + 1, b[i].scales, sc1, m1);
+          const float d0 = d * static_cast<float>(sc0), o0 = dmin * static_cast<float>(m0);
+          const float d1 = d * static_cast<float>(sc1), o1 = dmin * static_cast<float>(m1);
+          const uint8_t* q = b[i].qs + 32 * c;
+          for (size_t l = 0; l < 32; ++l) out[l] = d0 * static_cast<float>(q[l] & 15) - o0;
+          for (size_t l = 0; l < 32; ++l) out[l + 32] = d1 * static_cast<float>(q[l] >> 4) - o1;
+          out += 64;
+        }
+      }
+      break;
+    }
+    default: break;
+  }
+}
+
+void quantize_activation_row(const float* x, size_t cols, void* out) noexcept {
+  const size_t nb = cols / kQK;
+  auto* qs = static_cast<int8_t*>(out);
+  float* d = reinterpret_cast<float*>(static_cast<char*>(out) + cols);
+  float* s = d + nb;
+  for (size_t b = 0; b < nb; ++b) {
+    const float* xb = x + b * kQK;
+    float amax = 0.0f;
+    for (size_t k = 0; k < kQK; ++k) amax = std::max(amax, std::fabs(xb[k]));
+    const float db = amax / 127.0f;
+    const float id = db != 0.0f ? 1.0f / db : 0.0f;
+    int sum = 0;
+    for (size_t k = 0; k < kQK; ++k) {
+      const int q = round_even(xb[k] * id);
+      qs[b * kQK + k] = static_cast<int8_t>(q);
+      sum += q;
+    }
+    d[b] = db;
+    s[b] = db * static_cast<float>(sum);
+  }
+  // Zero the padding so the buffer is deterministic.
+  const size_t used = cols + 8 * nb;
+  std::memset(static_cast<char*>(out) + used, 0, actq8::row_bytes(cols) - used);
+}
+
+}  // namespace zaya

@@ -1,0 +1,353 @@
+// Block-quantized weights (zaya/quant.h): ggml's byte layouts checked against hand-built blocks,
+// quantization error per format, and every quantized matmul kernel of every ISA table this CPU
+// can run against two scalar references (integer-exact and dequantize + double dot).
+#include "test_support.h"
+
+#include "cpu/cpu_backend.h"
+#include "cpu/kernels.h"
+
+#include <zaya/dtype.h>
+#include <zaya/error.h>
+#include <zaya/quant.h>
+
+#include <xsimd/config/xsimd_cpuid.hpp>
+
+#include <random>
+
+using namespace zaya;
+
+namespace {
+
+std::vector<const cpu::KernelTable*> runnable_tables() {
+  std::vector<const cpu::KernelTable*> t{&cpu::kernels_generic()};
+  auto arch = xsimd::available_architectures();
+  if (arch.avx2 && arch.fma3_avx2) t.push_back(&cpu::kernels_avx2());
+  if (arch.avx512f && arch.avx512bw && arch.avx512dq) t.push_back(&cpu::kernels_avx512());
+  if (cpu::cpu_has_avx512vnni()) t.push_back(&cpu::kernels_avx512vnni());
+  return t;
+}
+
+std::vector<float> gaussian(size_t n, std::mt19937& rng, float sigma = 1.0f) {
+  std::normal_distribution<float> g(0.0f, sigma);
+  std::vector<float> v(n);
+  for (auto& x : v) x = g(rng);
+  return v;
+}
+
+std::vector<uint8_t> quantize_matrix(DType t, const std::vector<float>& w, size_t rows, size_t cols) {
+  const size_t rb = dtype_row_bytes(t, cols);
+  std::vector<uint8_t> out(rows * rb);
+  for (size_t r = 0; r < rows; ++r) quantize_row(t, w.data() + r * cols, cols, out.data() + r * rb);
+  return out;
+}
+
+uint16_t read_u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+double rel_rms(const std::vector<float>& a, const std::vector<float>& ref) {
+  double e = 0, r = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    e += (double(a[i]) - ref[i]) * (double(a[i]) - ref[i]);
+    r += double(ref[i]) * ref[i];
+  }
+  return std::sqrt(e / r);
+}
+
+// The exact value the kernels compute, in double: per weight block (Q4_K: sub-block) the integer
+// dot of the weight codes with the activation codes, times the two scales, minus the Q4_K mins
+// term; also the sum of the magnitudes of the terms (for a rounding tolerance).
+struct Exact {
+  double value = 0, magnitude = 0;
+};
+Exact exact_dot(DType t, const uint8_t* wrow, const uint8_t* xrow, size_t cols) {
+  const int8_t* xq = actq8::qs(xrow);
+  const float* xd = actq8::d(xrow, cols);
+  const float* xs = actq8::s(xrow, cols);
+  Exact e;
+  auto add = [&](double v) { e.value += v; e.magnitude += std::fabs(v); };
+  if (t == DType::q8_0 || t == DType::q4_0) {
+    for (size_t b = 0; b < cols / 32; ++b) {
+      long s = 0;
+      float dw;
+      if (t == DType::q8_0) {
+        BlockQ8_0 blk;
+        std::memcpy(&blk, wrow + b * sizeof blk, sizeof blk);
+        dw = f16_to_f32(blk.d);
+        for (int k = 0; k < 32; ++k) s += long(blk.qs[k]) * xq[b * 32 + k];
+      } else {
+        BlockQ4_0 blk;
+        std::memcpy(&blk, wrow + b * sizeof blk, sizeof blk);
+        dw = f16_to_f32(blk.d);
+        for (int k = 0; k < 16; ++k) {
+          s += long((blk.qs[k] & 15) - 8) * xq[b * 32 + k];
+          s += long((blk.qs[k] >> 4) - 8) * xq[b * 32 + 16 + k];
+        }
+      }
+      add(double(dw) * xd[b] * double(s));
+    }
+  } else {
+    for (size_t sb = 0; sb < cols / 256; ++sb) {
+      BlockQ4_K blk;
+      std::memcpy(&blk, wrow + sb * sizeof blk, sizeof blk);
+      const double d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
+      for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        q4k_scale_min(j, blk.scales, sc, m);
+        const size_t xb = sb * 8 + size_t(j);
+        long s = 0;
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t byte = blk.qs[32 * (j / 2) + l];
+          const int q = (j % 2 == 0) ? (byte & 15) : (byte >> 4);
+          s += long(q) * xq[xb * 32 + size_t(l)];
+        }
+        add(d * sc * xd[xb] * double(s));
+        add(-dmin * m * xs[xb]);
+      }
+    }
+  }
+  return e;
+}
+
+}  // namespace
+
+// ---- layouts ---------------------------------------------------------------------------------
+
+TEST_CASE("Q8_0 block layout: f16 d little-endian, then 32 int8 codes") {
+  float x[32];
+  for (int k = 0; k < 32; ++k) x[k] = float(8 * k - 127);  // amax 127 -> d = 1 exactly
+  uint8_t out[34];
+  quantize_row(DType::q8_0, x, 32, out);
+  CHECK(out[0] == 0x00);
+  CHECK(out[1] == 0x3C);  // f16 1.0 = 0x3C00
+  for (int k = 0; k < 32; ++k) CHECK(int8_t(out[2 + k]) == 8 * k - 127);
+
+  // Rounding: half away from zero, d = amax / 127 rounded to f16.
+  float y[32] = {};
+  y[0] = 2.0f;    // amax: d = 2/127, q = 127
+  y[1] = -1.0f;   // -63.5 -> -64 (away from zero)
+  y[2] = 1.0f;    //  63.5 ->  64
+  y[3] = 0.01f;   // 0.635 -> 1
+  quantize_row(DType::q8_0, y, 32, out);
+  CHECK(read_u16(out) == f32_to_f16(2.0f / 127.0f));
+  CHECK(int8_t(out[2]) == 127);
+  CHECK(int8_t(out[3]) == -64);
+  CHECK(int8_t(out[4]) == 64);
+  CHECK(int8_t(out[5]) == 1);
+  CHECK(int8_t(out[6]) == 0);
+}
+
+TEST_CASE("Q4_0 block layout: element j in the low nibble of qs[j], j+16 in the high nibble") {
+  float x[32];
+  for (int j = 0; j < 16; ++j) {
+    x[j] = float(j - 8);       // -8 .. 7: the first -8 sets d = -8 / -8 = 1
+    x[16 + j] = float(7 - j);  //  7 .. -8
+  }
+  uint8_t out[18];
+  quantize_row(DType::q4_0, x, 32, out);
+  CHECK(read_u16(out) == 0x3C00);
+  for (int j = 0; j < 16; ++j) {
+    CAPTURE(j);
+    CHECK(out[2 + j] == uint8_t(j | ((15 - j) << 4)));
+  }
+  std::vector<float> back(32);
+  dequantize_row(DType::q4_0, out, 32, back.data());
+  for (int k = 0; k < 32; ++k) CHECK(back[size_t(k)] == x[k]);
+
+  // The sign of d follows the value of largest magnitude: max = +4 -> d = -0.5, q = 0 for +4.
+  float y[32] = {};
+  y[5] = 4.0f;
+  y[20] = -1.0f;  // -1 / -0.5 + 8.5 = 10.5 -> 10
+  quantize_row(DType::q4_0, y, 32, out);
+  CHECK(read_u16(out) == f32_to_f16(-0.5f));
+  CHECK((out[2 + 5] & 15) == 0);
+  CHECK((out[2 + 4] >> 4) == 10);  // element 20 = high nibble of qs[4]
+  CHECK((out[2 + 0] & 15) == 8);   // zeros -> 8
+}
+
+TEST_CASE("Q4_K block layout: 6-bit scale/min packing and the 64-element nibble order") {
+  const uint8_t sc[8] = {1, 2, 3, 4, 17, 33, 49, 63};
+  const uint8_t mn[8] = {0, 1, 2, 3, 16, 32, 48, 62};
+  BlockQ4_K blk{};
+  blk.d = 0x3C00;     // 1.0
+  blk.dmin = 0x3800;  // 0.5
+  // Hand packing (ggml): bytes 0-3 scales 0-3 (low 6 bits) + top 2 bits of scales 4-7,
+  // bytes 4-7 mins 0-3 + top 2 bits of mins 4-7, bytes 8-11 low 4 bits of scale | min << 4.
+  for (int j = 0; j < 4; ++j) {
+    blk.scales[j] = uint8_t(sc[j] | ((sc[j + 4] >> 4) << 6));
+    blk.scales[j + 4] = uint8_t(mn[j] | ((mn[j + 4] >> 4) << 6));
+    blk.scales[j + 8] = uint8_t((sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4));
+  }
+  CHECK(blk.scales[0] == (1 | (1 << 6)));   // sc4 = 17 = 0b01'0001
+  CHECK(blk.scales[11] == (15 | (14 << 4)));  // sc7 = 63 -> 15, m7 = 62 -> 14
+  for (int j = 0; j < 8; ++j) {
+    uint8_t s, m;
+    q4k_scale_min(j, blk.scales, s, m);
+    CHECK(s == sc[j]);
+    CHECK(m == mn[j]);
+  }
+  for (int i = 0; i < 128; ++i) blk.qs[i] = uint8_t((i % 16) | (((i + 5) % 16) << 4));
+  std::vector<float> out(256);
+  dequantize_row(DType::q4_k, &blk, 256, out.data());
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) {
+      const int byte = 32 * c + l;
+      CHECK(out[size_t(64 * c + l)] == float(sc[2 * c] * (byte % 16)) - 0.5f * mn[2 * c]);
+      CHECK(out[size_t(64 * c + 32 + l)] == float(sc[2 * c + 1] * ((byte + 5) % 16)) - 0.5f * mn[2 * c + 1]);
+    }
+
+  // A row the format represents exactly quantizes back to (nearly) itself.
+  std::vector<uint8_t> again(144);
+  quantize_row(DType::q4_k, out.data(), 256, again.data());
+  std::vector<float> back(256);
+  dequantize_row(DType::q4_k, again.data(), 256, back.data());
+  CHECK(rel_rms(back, out) < 0.02);
+}
+
+TEST_CASE("quantize_row rejects partial blocks and non-quantized types") {
+  std::vector<float> x(512, 1.0f);
+  std::vector<uint8_t> out(1024);
+  CHECK_THROWS_AS(quantize_row(DType::q8_0, x.data(), 33, out.data()), zaya::Error);
+  CHECK_THROWS_AS(quantize_row(DType::q4_0, x.data(), 48, out.data()), zaya::Error);
+  CHECK_THROWS_AS(quantize_row(DType::q4_k, x.data(), 288, out.data()), zaya::Error);
+  CHECK_THROWS_AS(quantize_row(DType::bf16, x.data(), 32, out.data()), zaya::Error);
+  CHECK_THROWS_AS(dequantize_row(DType::q4_k, out.data(), 32, x.data()), zaya::Error);
+  CHECK_NOTHROW(quantize_row(DType::q4_k, x.data(), 512, out.data()));
+  // All-zero blocks: d = 0, codes at the zero point.
+  std::vector<float> z(256, 0.0f), back(256, 1.0f);
+  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
+    quantize_row(t, z.data(), 256, out.data());
+    dequantize_row(t, out.data(), 256, back.data());
+    for (float v : back) CHECK(v == 0.0f);
+  }
+}
+
+// ---- quantization error --------------------------------------------------------------------------
+// Gaussian rows. Expected relative RMS error of a uniform quantizer with step D is D / sqrt(12)
+// over sigma. Q8_0: D = amax/127, amax of 32 Gaussians ~ 2.0-2.5 sigma -> ~0.5%; bound 0.6%.
+// Q4_0: D = amax/8 -> ~8%; bound 10%. Q4_K: D = (max - min)/15 per 32 with a fitted offset and
+// 6-bit scales; must beat Q4_0.
+TEST_CASE("quantize -> dequantize error per format") {
+  std::mt19937 rng(7);
+  const size_t n = 64 * 4096;
+  auto x = gaussian(n, rng, 0.02f);
+  double err[3];
+  int i = 0;
+  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
+    std::vector<uint8_t> q(dtype_row_bytes(t, n));
+    quantize_row(t, x.data(), n, q.data());
+    std::vector<float> back(n);
+    dequantize_row(t, q.data(), n, back.data());
+    err[i] = rel_rms(back, x);
+    MESSAGE(dtype_name(t) << ": relative RMS error " << err[i]);
+    ++i;
+  }
+  CHECK(err[0] < 0.006);
+  CHECK(err[1] < 0.10);
+  CHECK(err[2] < err[1]);
+  CHECK(err[2] < 0.095);
+}
+
+TEST_CASE("activation blocks: d = amax/127, round-half-even codes, s = d * sum, zero padding") {
+  std::vector<float> x(64);
+  for (size_t k = 0; k < 64; ++k) x[k] = float(int(k) - 20) * 0.5f;
+  x[40] = 127.0f;  // block 1: d = 1
+  std::vector<uint8_t> row(actq8::row_bytes(64), 0xAB);
+  quantize_activation_row(x.data(), 64, row.data());
+  CHECK(actq8::row_bytes(64) == 128);
+  const float* d = actq8::d(row.data(), 64);
+  CHECK(d[0] == 10.0f / 127.0f);
+  CHECK(d[1] == 1.0f);
+  long sum1 = 0;
+  for (size_t k = 32; k < 64; ++k) {
+    const int q = actq8::qs(row.data())[k];
+    CHECK(q == int(std::nearbyint(x[k])));
+    sum1 += q;
+  }
+  CHECK(actq8::s(row.data(), 64)[1] == float(sum1));
+  for (size_t k = 64 + 16; k < 128; ++k) CHECK(row[k] == 0);
+}
+
+// ---- kernels ----------------------------------------------------------------------------------
+
+TEST_CASE("quantized matmul kernels match the integer-exact and dequantized references") {
+  std::mt19937 rng(11);
+  for (const auto* k : runnable_tables()) {
+    CAPTURE(k->isa);
+    for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
+      CAPTURE(dtype_name(t));
+      const auto fn = t == DType::q8_0 ? k->matmul_q8_0 : t == DType::q4_0 ? k->matmul_q4_0 : k->matmul_q4_k;
+      REQUIRE(static_cast<bool>(fn));
+      const std::vector<size_t> col_set =
+          t == DType::q4_k ? std::vector<size_t>{256, 512, 768} : std::vector<size_t>{32, 64, 96, 160, 256};
+      for (size_t cols : col_set) {
+        for (size_t rows : {1, 3, 4, 6, 13}) {
+          auto w = gaussian(rows * cols, rng);
+          auto wq = quantize_matrix(t, w, rows, cols);
+          const size_t rb = dtype_row_bytes(t, cols);
+          std::vector<float> wd(rows * cols);
+          for (size_t r = 0; r < rows; ++r) dequantize_row(t, wq.data() + r * rb, cols, wd.data() + r * cols);
+          for (size_t n = 1; n <= 17; n += (cols > 160 ? 4 : 1)) {
+            CAPTURE(cols); CAPTURE(rows); CAPTURE(n);
+            const size_t ldx = cols + 5;
+            auto x = gaussian(n * ldx, rng);
+            const size_t xr = actq8::row_bytes(cols);
+            std::vector<uint8_t> xq(n * xr, 0xCD), xref(n * xr);
+            k->quantize_activations(x.data(), ldx, n, cols, xq.data());
+            for (size_t i = 0; i < n; ++i) quantize_activation_row(x.data() + i * ldx, cols, xref.data() + i * xr);
+            REQUIRE(xq == xref);
+            // A row range that is not a multiple of the tile, with poisoned outputs around it.
+            const size_t r0 = rows > 4 ? 1 : 0, r1 = rows > 4 ? rows - 1 : rows;
+            const size_t ldy = rows + 2;
+            std::vector<float> y(n * ldy, NAN);
+            fn(wq.data(), xq.data(), n, cols, y.data(), ldy, r0, r1);
+            for (size_t i = 0; i < n; ++i) {
+              for (size_t r = 0; r < rows; ++r) {
+                CAPTURE(i); CAPTURE(r);
+                const float got = y[i * ldy + r];
+                if (r < r0 || r >= r1) {
+                  CHECK(std::isnan(got));
+                  continue;
+                }
+                const Exact e = exact_dot(t, wq.data() + r * rb, xq.data() + i * xr, cols);
+                REQUIRE(std::fabs(got - e.value) <= 1e-5 * e.magnitude + 1e-6);
+                // Against the dequantized weights and the unquantized activations: the only
+                // difference is the activation rounding, at most d_x / 2 per element.
+                double ref = 0, bound = 0;
+                for (size_t c = 0; c < cols; ++c) {
+                  ref += double(wd[r * cols + c]) * x[i * ldx + c];
+                  bound += std::fabs(double(wd[r * cols + c])) * actq8::d(xq.data() + i * xr, cols)[c / 32] * 0.5;
+                }
+                REQUIRE(std::fabs(got - ref) <= bound * 1.001 + 1e-4);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("CpuBackend::matmul on quantized weights (threads split whole tiles)") {
+  std::mt19937 rng(3);
+  cpu::CpuBackend backend;
+  Workspace ws(2);
+  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
+    const size_t rows = 70, cols = 512;
+    auto w = gaussian(rows * cols, rng);
+    auto wq = quantize_matrix(t, w, rows, cols);
+    WeightMatrix m{t, wq.data(), int64_t(rows), int64_t(cols)};
+    for (size_t n : {1, 5, 16}) {
+      auto x = gaussian(n * cols, rng);
+      std::vector<float> y(n * rows, NAN);
+      backend.matmul(ws, m, x.data(), cols, n, y.data(), rows);
+      std::vector<uint8_t> xq(actq8::row_bytes(cols));
+      for (size_t i = 0; i < n; ++i) {
+        quantize_activation_row(x.data() + i * cols, cols, xq.data());
+        for (size_t r = 0; r < rows; ++r) {
+          const Exact e = exact_dot(t, wq.data() + r * m.row_bytes(), xq.data(), cols);
+          CAPTURE(dtype_name(t)); CAPTURE(n); CAPTURE(i); CAPTURE(r);
+          REQUIRE(std::fabs(y[i * rows + r] - e.value) <= 1e-5 * e.magnitude + 1e-6);
+        }
+      }
+    }
+  }
+}
