@@ -1,0 +1,76 @@
+// tools/bench/bench_kernels.cpp - weight-streaming throughput of the CPU matmul kernels.
+//
+//   bench_kernels [THREADS...]      (default: 1 2; ZAYA_CPU_ISA picks the kernel table,
+//                                    BENCH_HOT=1 keeps one cache-resident copy: compute bound)
+//
+// For 2048x2048 and 4096x2048 weights in bf16 / q8_0 / q4_0 / q4_k, times CpuBackend::matmul
+// (activation quantization included) for n = 1 (matvec) and n = 16 rows, cycling through enough
+// copies of the matrix (>= 128 MiB) that the weights stream from DRAM rather than the L3, and
+// prints GB/s of weight bytes. Not a test: numbers depend on the machine and its load.
+#include "cpu/cpu_backend.h"
+#include "cpu/kernels.h"
+
+#include <zaya/dtype.h>
+#include <zaya/quant.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+using namespace zaya;
+
+int main(int argc, char** argv) {
+  std::vector<int> thread_counts;
+  for (int i = 1; i < argc; ++i) thread_counts.push_back(std::atoi(argv[i]));
+  if (thread_counts.empty()) thread_counts = {1, 2};
+  cpu::CpuBackend backend;
+  const bool hot = std::getenv("BENCH_HOT") != nullptr;  // one copy: cache-resident weights
+  std::printf("kernels: %s\n", cpu::kernels().isa);
+  std::printf("%-10s %-6s %-4s %-8s %10s %10s\n", "shape", "dtype", "n", "threads", "us/call", "GB/s");
+  std::mt19937 rng(1);
+  std::normal_distribution<float> g(0.0f, 0.02f);
+  for (auto [rows, cols] : {std::pair<size_t, size_t>{2048, 2048}, {4096, 2048}}) {
+    std::vector<float> w(rows * cols);
+    for (auto& v : w) v = g(rng);
+    for (DType t : {DType::bf16, DType::q8_0, DType::q4_0, DType::q4_k}) {
+      const size_t row_bytes = t == DType::bf16 ? 2 * cols : dtype_row_bytes(t, cols);
+      const size_t bytes = rows * row_bytes;
+      std::vector<uint8_t> one(bytes);
+      for (size_t r = 0; r < rows; ++r) {
+        if (t == DType::bf16) {
+          auto* p = reinterpret_cast<uint16_t*>(one.data() + r * row_bytes);
+          for (size_t c = 0; c < cols; ++c) p[c] = f32_to_bf16(w[r * cols + c]);
+        } else {
+          quantize_row(t, w.data() + r * cols, cols, one.data() + r * row_bytes);
+        }
+      }
+      const size_t copies = hot ? 1 : std::max<size_t>(1, (size_t(128) << 20) / bytes + 1);
+      std::vector<std::vector<uint8_t>> mats(copies, one);
+      for (size_t n : {size_t(1), size_t(16)}) {
+        std::vector<float> x(n * cols), y(n * rows);
+        for (auto& v : x) v = g(rng) * 50.0f;
+        for (int threads : thread_counts) {
+          Workspace ws(threads);
+          auto run = [&](size_t i) {
+            WeightMatrix m{t, mats[i % copies].data(), int64_t(rows), int64_t(cols)};
+            backend.matmul(ws, m, x.data(), cols, n, y.data(), rows);
+          };
+          for (size_t i = 0; i < copies; ++i) run(i);  // warm up (page in every copy)
+          size_t calls = 0;
+          auto t0 = std::chrono::steady_clock::now();
+          double secs = 0;
+          while (secs < 0.4 || calls < 2 * copies) {
+            run(calls++);
+            secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          }
+          std::printf("%4zux%-5zu %-6s %-4zu %-8d %10.1f %10.2f\n", rows, cols, std::string(dtype_name(t)).c_str(), n,
+                      threads, 1e6 * secs / double(calls), double(bytes) * double(calls) / secs / 1e9);
+          std::fflush(stdout);
+        }
+      }
+    }
+  }
+  return 0;
+}
