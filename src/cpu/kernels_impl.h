@@ -8,6 +8,8 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -45,6 +47,103 @@ inline void quant_matmul_rows(const void* w, size_t w_row_bytes, const void* xq,
     for (; r < r_end; ++r) run_rows(std::integral_constant<int, 1>{}, r);
   }
 }
+
+// Integer building blocks of the portable quantized kernels, one specialization per x86 ISA
+// this header is compiled for. A Blk holds one 32-element block as int16 codes in registers
+// (4 x SSE2, 2 x AVX2, 1 x AVX-512BW); madd multiplies two blocks and sums pairs into int32
+// lanes (pmaddwd) reduced to one register of the float width, so the block's integer sum is
+// spread over the lanes and needs no horizontal add until the end of the row.
+template <class Arch>
+struct IntOps;
+
+#if defined(__AVX512BW__)
+template <>
+struct IntOps<xsimd::avx512bw> {
+  struct Blk { __m512i v; };
+  static Blk widen_s8(const int8_t* p) { return {_mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))}; }
+  static Blk widen_u8(__m256i bytes) { return {_mm512_cvtepu8_epi16(bytes)}; }
+  // Q4_0: 16 bytes of nibbles -> q - 8 for elements 0..31.
+  static Blk q4_0(const uint8_t* p) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i m = _mm_set1_epi8(15);
+    const __m256i lohi = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)),
+                                                 _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
+    return {_mm512_sub_epi16(_mm512_cvtepu8_epi16(lohi), _mm512_set1_epi16(8))};
+  }
+  // Q4_K: 32 bytes -> sub-block of the low nibbles and of the high nibbles.
+  static void q4_k(const uint8_t* p, Blk& lo, Blk& hi) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i m = _mm256_set1_epi8(15);
+    lo = widen_u8(_mm256_and_si256(v, m));
+    hi = widen_u8(_mm256_and_si256(_mm256_srli_epi16(v, 4), m));
+  }
+  static __m512 madd_f(const Blk& a, const Blk& b) { return _mm512_cvtepi32_ps(_mm512_madd_epi16(a.v, b.v)); }
+};
+#endif
+
+#if defined(__AVX2__)
+template <>
+struct IntOps<xsimd::fma3<xsimd::avx2>> {
+  struct Blk { __m256i v[2]; };
+  static Blk widen_s8(const int8_t* p) {
+    return {{_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+             _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)))}};
+  }
+  static Blk q4_0(const uint8_t* p) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i m = _mm_set1_epi8(15);
+    const __m256i eight = _mm256_set1_epi16(8);
+    return {{_mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_and_si128(v, m)), eight),
+             _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), m)), eight)}};
+  }
+  static void q4_k(const uint8_t* p, Blk& lo, Blk& hi) {
+    const __m128i m = _mm_set1_epi8(15);
+    for (int h = 0; h < 2; ++h) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * h));
+      lo.v[h] = _mm256_cvtepu8_epi16(_mm_and_si128(v, m));
+      hi.v[h] = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), m));
+    }
+  }
+  static __m256 madd_f(const Blk& a, const Blk& b) {
+    return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(a.v[0], b.v[0]), _mm256_madd_epi16(a.v[1], b.v[1])));
+  }
+};
+#endif
+
+template <>
+struct IntOps<xsimd::sse2> {
+  struct Blk { __m128i v[4]; };
+  static __m128i sx_lo(__m128i x) { return _mm_srai_epi16(_mm_unpacklo_epi8(x, x), 8); }
+  static __m128i sx_hi(__m128i x) { return _mm_srai_epi16(_mm_unpackhi_epi8(x, x), 8); }
+  static Blk widen_s8(const int8_t* p) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
+    return {{sx_lo(a), sx_hi(a), sx_lo(b), sx_hi(b)}};
+  }
+  static Blk q4_0(const uint8_t* p) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i m = _mm_set1_epi8(15), z = _mm_setzero_si128(), eight = _mm_set1_epi16(8);
+    const __m128i lo = _mm_and_si128(v, m), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
+    return {{_mm_sub_epi16(_mm_unpacklo_epi8(lo, z), eight), _mm_sub_epi16(_mm_unpackhi_epi8(lo, z), eight),
+             _mm_sub_epi16(_mm_unpacklo_epi8(hi, z), eight), _mm_sub_epi16(_mm_unpackhi_epi8(hi, z), eight)}};
+  }
+  static void q4_k(const uint8_t* p, Blk& lo, Blk& hi) {
+    const __m128i m = _mm_set1_epi8(15), z = _mm_setzero_si128();
+    for (int h = 0; h < 2; ++h) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * h));
+      const __m128i l = _mm_and_si128(v, m), u = _mm_and_si128(_mm_srli_epi16(v, 4), m);
+      lo.v[2 * h] = _mm_unpacklo_epi8(l, z);
+      lo.v[2 * h + 1] = _mm_unpackhi_epi8(l, z);
+      hi.v[2 * h] = _mm_unpacklo_epi8(u, z);
+      hi.v[2 * h + 1] = _mm_unpackhi_epi8(u, z);
+    }
+  }
+  static __m128 madd_f(const Blk& a, const Blk& b) {
+    const __m128i s01 = _mm_add_epi32(_mm_madd_epi16(a.v[0], b.v[0]), _mm_madd_epi16(a.v[1], b.v[1]));
+    const __m128i s23 = _mm_add_epi32(_mm_madd_epi16(a.v[2], b.v[2]), _mm_madd_epi16(a.v[3], b.v[3]));
+    return _mm_cvtepi32_ps(_mm_add_epi32(s01, s23));
+  }
+};
 
 template <class Arch>
 struct Kernels {
@@ -206,10 +305,9 @@ struct Kernels {
   }
 
   // ---- block-quantized weights: portable path ----------------------------------------------
-  // Weight blocks are unpacked to int8 in a small per-tile scratch (one block of RW rows, in L1;
-  // never a whole matrix), then each weight block meets each activation block in a 32-element
-  // int8 x int8 -> int32 dot product (plain loops the compiler vectorises for this TU's ISA:
-  // pmaddwd on SSE2/AVX2/AVX-512BW), scaled per block and accumulated in f32.
+  // Weight blocks (RW rows) and activation blocks (RX rows) are widened to int16 codes in
+  // registers (IntOps; never a whole matrix in memory), each pair meets in pmaddwd, and the
+  // int32 lanes are scaled per block and accumulated in f32 lanes, summed once per output.
 
   static float half_to_float(uint16_t h) {
     // Exact for normals, subnormals, inf and NaN: rebias the exponent, fix up the two extremes.
@@ -229,12 +327,6 @@ struct Kernels {
       std::memcpy(&f, &out, 4);
     }
     return f;
-  }
-
-  static int dot32(const int8_t* a, const int8_t* b) {
-    int s = 0;
-    for (int k = 0; k < 32; ++k) s += static_cast<int16_t>(a[k]) * static_cast<int16_t>(b[k]);
-    return s;
   }
 
   static void quantize_activations(const float* x, size_t ldx, size_t n, size_t cols, void* xq) {
@@ -263,79 +355,96 @@ struct Kernels {
     for (int a = 0; a < RW; ++a)
       for (int b = 0; b < RX; ++b) y[static_cast<size_t>(b) * ldy + static_cast<size_t>(a)] = acc[a][b];
   }
+  template <int RW, int RX>
+  static void store_tile(const F (&acc)[RW][RX], float* y, size_t ldy) {
+    for (int a = 0; a < RW; ++a)
+      for (int b = 0; b < RX; ++b) y[static_cast<size_t>(b) * ldy + static_cast<size_t>(a)] = xsimd::hadd(acc[a][b]);
+  }
 
-  // Q8_0 and Q4_0: unpack one 32-weight block of each of the RW rows to signed int8 (Q4_0: q - 8).
+  // Q8_0 and Q4_0 (Q4_0's codes become q - 8): per block, RW weight blocks and RX activation
+  // blocks as int16 registers, RW x RX pmaddwd products scaled by d_w * d_x into f32 lanes.
   template <DType T, int RW, int RX>
   static void tile_q32(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t cols, float* y, size_t ldy) {
+    using Ops = IntOps<Arch>;
     constexpr size_t bb = T == DType::q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
     const ActRows<RX> x(xq, cols);
-    float acc[RW][RX] = {};
-    alignas(64) int8_t wq[RW][32];
-    float wd[RW];
+    F acc[RW][RX];
+    for (int a = 0; a < RW; ++a)
+      for (int b = 0; b < RX; ++b) acc[a][b] = F(0.0f);
     const size_t nb = cols / kQK;
     for (size_t blk = 0; blk < nb; ++blk) {
+      typename Ops::Blk wv[RW];
+      float wd[RW];
       for (int a = 0; a < RW; ++a) {
         const uint8_t* p = w + static_cast<size_t>(a) * w_row + blk * bb;
         uint16_t dh;
         std::memcpy(&dh, p, 2);
         wd[a] = half_to_float(dh);
         if constexpr (T == DType::q8_0) {
-          std::memcpy(wq[a], p + 2, 32);
+          wv[a] = Ops::widen_s8(reinterpret_cast<const int8_t*>(p + 2));
         } else {
-          for (int k = 0; k < 16; ++k) {
-            wq[a][k] = static_cast<int8_t>((p[2 + k] & 15) - 8);
-            wq[a][k + 16] = static_cast<int8_t>((p[2 + k] >> 4) - 8);
-          }
+          wv[a] = Ops::q4_0(p + 2);
         }
       }
       for (int b = 0; b < RX; ++b) {
-        const int8_t* xb = x.q[b] + blk * kQK;
+        const typename Ops::Blk xv = Ops::widen_s8(x.q[b] + blk * kQK);
         const float dx = x.d[b][blk];
-        for (int a = 0; a < RW; ++a) acc[a][b] += (wd[a] * dx) * static_cast<float>(dot32(wq[a], xb));
+        for (int a = 0; a < RW; ++a) acc[a][b] = xsimd::fma(F(Ops::madd_f(wv[a], xv)), F(wd[a] * dx), acc[a][b]);
       }
     }
     store_tile<RW, RX>(acc, y, ldy);
   }
 
-  // Q4_K: per 256-weight super-block, the RW rows' nibbles unpacked to 0..15 and their 8 scales
-  // and mins; sub-block j contributes dx_j * (d sc_j) * sum(q x) - (dmin m_j) * s_j.
+  // Q4_K: per 256-weight super-block the RW rows' 8 scales and mins; per 64-weight chunk the
+  // two sub-blocks' nibbles as int16 registers. Sub-block j adds dx_j * (d sc_j) * sum(q x);
+  // the mins term -(dmin m_j) * s_j is added in scalar once per super-block.
   template <int RW, int RX>
   static void tile_q4k(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t cols, float* y, size_t ldy) {
+    using Ops = IntOps<Arch>;
     const ActRows<RX> x(xq, cols);
-    float acc[RW][RX] = {};
-    alignas(64) int8_t wq[RW][kQKK];
+    F acc[RW][RX];
+    float mins[RW][RX] = {};
+    for (int a = 0; a < RW; ++a)
+      for (int b = 0; b < RX; ++b) acc[a][b] = F(0.0f);
     float wsc[RW][8], wmin[RW][8];
     const size_t nb = cols / kQKK;
     for (size_t blk = 0; blk < nb; ++blk) {
+      const uint8_t* wb[RW];
       for (int a = 0; a < RW; ++a) {
-        BlockQ4_K bk;
-        std::memcpy(&bk, w + static_cast<size_t>(a) * w_row + blk * sizeof(BlockQ4_K), sizeof bk);
-        const float d = half_to_float(bk.d), dmin = half_to_float(bk.dmin);
+        wb[a] = w + static_cast<size_t>(a) * w_row + blk * sizeof(BlockQ4_K);
+        uint16_t dh[2];
+        std::memcpy(dh, wb[a], 4);
+        const float d = half_to_float(dh[0]), dmin = half_to_float(dh[1]);
         for (int j = 0; j < 8; ++j) {
           uint8_t sc, m;
-          q4k_scale_min(j, bk.scales, sc, m);
+          q4k_scale_min(j, wb[a] + 4, sc, m);
           wsc[a][j] = d * static_cast<float>(sc);
           wmin[a][j] = dmin * static_cast<float>(m);
         }
-        for (int c = 0; c < 4; ++c)
-          for (int l = 0; l < 32; ++l) {
-            wq[a][64 * c + l] = static_cast<int8_t>(bk.qs[32 * c + l] & 15);
-            wq[a][64 * c + 32 + l] = static_cast<int8_t>(bk.qs[32 * c + l] >> 4);
-          }
       }
       for (int b = 0; b < RX; ++b) {
-        const int8_t* xb = x.q[b] + blk * kQKK;
-        const float* dx = x.d[b] + blk * 8;
         const float* sx = x.s[b] + blk * 8;
-        for (int a = 0; a < RW; ++a) {
-          float t = 0.0f;
-          for (int j = 0; j < 8; ++j)
-            t += dx[j] * wsc[a][j] * static_cast<float>(dot32(wq[a] + 32 * j, xb + 32 * j)) - wmin[a][j] * sx[j];
-          acc[a][b] += t;
+        for (int a = 0; a < RW; ++a)
+          for (int j = 0; j < 8; ++j) mins[a][b] += wmin[a][j] * sx[j];
+      }
+      for (int c = 0; c < 4; ++c) {
+        typename Ops::Blk lo[RW], hi[RW];
+        for (int a = 0; a < RW; ++a) Ops::q4_k(wb[a] + 16 + 32 * c, lo[a], hi[a]);
+        for (int b = 0; b < RX; ++b) {
+          const size_t e = blk * kQKK + 64 * static_cast<size_t>(c);
+          const typename Ops::Blk x0 = Ops::widen_s8(x.q[b] + e), x1 = Ops::widen_s8(x.q[b] + e + 32);
+          const float d0 = x.d[b][e / kQK], d1 = x.d[b][e / kQK + 1];
+          for (int a = 0; a < RW; ++a) {
+            acc[a][b] = xsimd::fma(F(Ops::madd_f(lo[a], x0)), F(wsc[a][2 * c] * d0), acc[a][b]);
+            acc[a][b] = xsimd::fma(F(Ops::madd_f(hi[a], x1)), F(wsc[a][2 * c + 1] * d1), acc[a][b]);
+          }
         }
       }
     }
-    store_tile<RW, RX>(acc, y, ldy);
+    float out[RW][RX];
+    for (int a = 0; a < RW; ++a)
+      for (int b = 0; b < RX; ++b) out[a][b] = xsimd::hadd(acc[a][b]) - mins[a][b];
+    store_tile<RW, RX>(out, y, ldy);
   }
 
   template <DType T>
