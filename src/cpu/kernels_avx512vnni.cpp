@@ -119,6 +119,9 @@ void tile_q32(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t cols, fl
     __m512 ws[RW];
     for (int a = 0; a < RW; ++a) {
       const uint8_t* p = w + static_cast<size_t>(a) * w_row + blk * BB;
+      // The next tile's rows start RW rows further: fetch them while this one computes (short
+      // rows of 4-bit blocks end before the hardware prefetcher has ramped up).
+      _mm_prefetch(reinterpret_cast<const char*>(p + RW * w_row), _MM_HINT_T0);
       ws[a] = pair_from_values(half(p), half(p + BB));
       if constexpr (Q8) {
         const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
@@ -209,6 +212,7 @@ void tile_q4k(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t cols, fl
       __m512 ws[RW];
       for (int a = 0; a < RW; ++a) {
         const uint8_t* qs = w + static_cast<size_t>(a) * w_row + sb * sizeof(BlockQ4_K) + 16 + 32 * static_cast<size_t>(c);
+        _mm_prefetch(reinterpret_cast<const char*>(qs + RW * w_row), _MM_HINT_T0);
         const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
         wv[a] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, lo4)),
                                    _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4), 1);
