@@ -23,6 +23,8 @@
 
 namespace zaya {
 
+class GgufFile;  // zaya/gguf.h
+
 struct TensorInfo {
   std::string name;
   DType dtype = DType::f32;
@@ -57,6 +59,9 @@ class TensorStore {
  public:
   static std::shared_ptr<TensorStore> open_directory(const std::filesystem::path& dir);
   static std::shared_ptr<TensorStore> open_file(const std::filesystem::path& file);
+  // The tensors of one GGUF file (zaya/gguf.h; defined in src/io/gguf.cpp). The store keeps the
+  // file alive; its tensors may have the block-quantized dtypes (nbytes from dtype_row_bytes).
+  static std::shared_ptr<TensorStore> from_gguf(std::shared_ptr<const GgufFile> file);
 
   // The text of model.safetensors.index.json, validated (shard names are plain file names, the
   // weight map is not empty); used by open_directory and by the fuzzers. Throws zaya::Error.
@@ -69,11 +74,12 @@ class TensorStore {
   const TensorInfo* find(const std::string& name) const;
   const std::map<std::string, const TensorInfo*>& tensors() const noexcept { return by_name_; }
   size_t total_bytes() const noexcept;
-  size_t file_count() const noexcept { return files_.size(); }
+  size_t file_count() const noexcept { return files_.size() + gguf_files_.size(); }
 
  private:
   void add(std::unique_ptr<SafetensorsFile> file);
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::vector<std::shared_ptr<const GgufFile>> gguf_files_;
   std::map<std::string, const TensorInfo*> by_name_;
 };
 
