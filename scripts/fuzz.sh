@@ -19,7 +19,7 @@ shift || true
 BUILD_DIR="${BUILD_DIR:-build-fuzz}"
 JOBS="${JOBS:-1}"
 FUZZ_JOBS="${FUZZ_JOBS:-1}"
-ALL_TARGETS=(fuzz_safetensors fuzz_safetensors_index fuzz_config fuzz_tokenizer_json fuzz_tokenizer_encode
+ALL_TARGETS=(fuzz_safetensors fuzz_safetensors_index fuzz_gguf fuzz_config fuzz_tokenizer_json fuzz_tokenizer_encode
              fuzz_json fuzz_chat_template fuzz_chat_output fuzz_capi)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 

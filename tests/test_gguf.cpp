@@ -7,6 +7,7 @@
 #include <zaya/error.h>
 #include <zaya/gguf.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -677,4 +678,38 @@ TEST_CASE("gguf hostile: random corruption of a valid file never crashes") {
     }
   }
   CHECK(accepted > 0);  // flips inside tensor data or string values are still valid files
+}
+
+// ---- fuzz seeds ----------------------------------------------------------------------------------
+
+// fuzz/corpus/gguf holds small valid files (regenerate: ZAYA_WRITE_GGUF_SEEDS=fuzz/corpus/gguf
+// build-gguf/test_gguf -tc='*seeds*'); every one of them must parse.
+TEST_CASE("gguf: fuzz seeds") {
+  if (const char* out = std::getenv("ZAYA_WRITE_GGUF_SEEDS")) {
+    const std::filesystem::path dir = out;
+    std::filesystem::create_directories(dir);
+    write_gguf(dir / "metadata_every_type", every_value_type(), std::vector<OwnedTensor>{});
+    write_gguf(dir / "tensors_every_type", {{"general.architecture", "zaya"}}, every_tensor_type());
+    write_gguf(dir / "alignment_8", {{"general.architecture", "zaya"}}, every_tensor_type(), 8);
+    std::ofstream(dir / "small_valid", std::ios::binary) << small_valid_file().str();
+    auto q = every_tensor_type();
+    q.resize(6);
+    write_gguf(dir / "zaya_like",
+               {{"general.architecture", "zaya"},
+                {"zaya.hidden_size", uint32_t{64}},
+                {"zaya.rope.freq_base", 10000.0f},
+                {"tokenizer.huggingface.json", "{\"model\":{\"type\":\"BPE\"}}"},
+                {"tokenizer.chat_template", "{% for m in messages %}{{ m.content }}{% endfor %}"}},
+               q, 64);
+  }
+  const auto corpus = std::filesystem::path(ZAYA_SOURCE_DIR) / "fuzz" / "corpus" / "gguf";
+  REQUIRE(std::filesystem::is_directory(corpus));
+  size_t seeds = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(corpus)) {
+    CAPTURE(entry.path().string());
+    GgufFile file(entry.path());
+    CHECK(file.version() == 3);
+    ++seeds;
+  }
+  CHECK(seeds >= 5);
 }
