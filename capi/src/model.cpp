@@ -1,6 +1,8 @@
 // capi/src/model.cpp - models, tokenizers, streaming detokenizers and chat templates.
 #include "internal.h"
 
+#include <zaya/model_tokenizer.h>
+
 #include <filesystem>
 
 using namespace zaya;
@@ -72,9 +74,9 @@ ZAYA_API zaya_status zaya_model_load(const char* directory, const zaya_model_par
     if (p.load_tokenizer) {
       if (p.tokenizer_path) {
         const std::string_view path = cstring_arg(p.tokenizer_path, "tokenizer_path");
-        state->tokenizer = std::make_shared<const Tokenizer>(Tokenizer::load(std::filesystem::path(std::string(path))));
-      } else if (std::error_code ec; std::filesystem::exists(std::filesystem::path(std::string(dir)) / "tokenizer.json", ec)) {
-        state->tokenizer = std::make_shared<const Tokenizer>(Tokenizer::load(std::filesystem::path(std::string(dir))));
+        state->tokenizer = std::make_shared<const Tokenizer>(load_model_tokenizer(std::filesystem::path(std::string(path))));
+      } else if (model_has_tokenizer(std::filesystem::path(std::string(dir)))) {
+        state->tokenizer = std::make_shared<const Tokenizer>(load_model_tokenizer(std::filesystem::path(std::string(dir))));
       }
     }
     state->info = state->model->info();
@@ -138,7 +140,7 @@ ZAYA_API zaya_status zaya_tokenizer_load(const char* path, zaya_tokenizer** out_
     require_out(out_tokenizer, "out_tokenizer");
     *out_tokenizer = nullptr;
     const std::string_view p = cstring_arg(path, "path");
-    auto tokenizer = std::make_shared<const Tokenizer>(Tokenizer::load(std::filesystem::path(std::string(p))));
+    auto tokenizer = std::make_shared<const Tokenizer>(load_model_tokenizer(std::filesystem::path(std::string(p))));
     auto* h = new zaya_tokenizer;
     h->tokenizer = std::move(tokenizer);
     *out_tokenizer = h;

@@ -8,6 +8,7 @@
 
 #include <zaya/backend.h>
 #include <zaya/config.h>
+#include <zaya/quantization.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -38,6 +39,9 @@ struct ModelOptions {
   std::string backend = "auto";                 // "auto", "cpu" or "hip"
   SkipSemantics skip = SkipSemantics::scale_input;
   WeightStorage storage = WeightStorage::mapped;
+  // Quantize-on-load (zaya/quantization.h): converts the matrices to block formats while copying
+  // them into the weight arena (so it implies WeightStorage::copied). Empty: keep as stored.
+  QuantizationPlan quantize;
   // Called with a fraction in [0, 1] while loading; return false to cancel (zaya::Error cancelled).
   std::function<bool(float)> progress;
 };
@@ -45,7 +49,7 @@ struct ModelOptions {
 struct ModelInfo {
   std::filesystem::path directory;
   ModelConfig config;
-  std::string stored_dtypes;      // e.g. "BF16"
+  std::string stored_dtypes;      // e.g. "BF16", or "BF16+Q4_0+Q8_0" after quantize-on-load
   size_t tensor_count = 0;
   size_t stored_bytes = 0;        // bytes of tensors used
   uint64_t total_params = 0;
@@ -55,10 +59,14 @@ struct ModelInfo {
   std::string backend_log;        // why it was chosen
 };
 
+// Whether `path` is a GGUF file (by its magic bytes), i.e. Model::load reads it as one.
+bool is_gguf_file(const std::filesystem::path& path);
+
 class Model {
  public:
   // Loads a Hugging Face checkpoint directory (config.json + model.safetensors or sharded
-  // safetensors with model.safetensors.index.json), native or legacy layout. Throws zaya::Error.
+  // safetensors with model.safetensors.index.json), native or legacy layout, or a GGUF file
+  // written by `zaya quantize` (zaya/quantization.h). Throws zaya::Error.
   static std::shared_ptr<const Model> load(const std::filesystem::path& directory, const ModelOptions& options = {});
 
   ~Model();

@@ -47,8 +47,10 @@ class Tokenizer {
   // Throws zaya::Error: io (unreadable), bad_format (malformed), unsupported (unknown components).
   static Tokenizer load(const std::filesystem::path& file_or_model_dir);
 
-  // Builds a tokenizer from the JSON texts themselves (config may be empty).
-  static Tokenizer from_json(std::string_view tokenizer_json, std::string_view tokenizer_config_json = {});
+  // Builds a tokenizer from the texts themselves (the side files may be empty), e.g. the copies
+  // embedded in a GGUF file (zaya/model_tokenizer.h).
+  static Tokenizer from_json(std::string_view tokenizer_json, std::string_view tokenizer_config_json = {},
+                             std::string_view special_tokens_map_json = {}, std::string_view chat_template = {});
 
   // Text (must be valid UTF-8, else ErrorCode::invalid_argument naming the byte offset) -> ids.
   // add_special_tokens applies the post-processor (e.g. Gemma's leading <bos>).

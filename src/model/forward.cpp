@@ -18,6 +18,7 @@
 
 #include <zaya/context.h>
 #include <zaya/error.h>
+#include <zaya/quant.h>
 
 #include <algorithm>
 #include <cstring>
@@ -281,8 +282,13 @@ void Context::decode(std::span<const BatchToken> batch) {
     for (size_t i = 0; i < n; ++i) {
       const WeightMatrix& e = w.embedding;
       float* xi = im.x.data() + i * H;
-      for (size_t j = 0; j < H; ++j)
-        xi[j] = (load_as_f32(e.row(plan.rows[i].token), e.dtype, j) + w.input_bias[j]) * w.input_scale[j];
+      if (is_quantized(e.dtype)) {
+        dequantize_row(e.dtype, e.row(plan.rows[i].token), H, xi);
+        for (size_t j = 0; j < H; ++j) xi[j] = (xi[j] + w.input_bias[j]) * w.input_scale[j];
+      } else {
+        for (size_t j = 0; j < H; ++j)
+          xi[j] = (load_as_f32(e.row(plan.rows[i].token), e.dtype, j) + w.input_bias[j]) * w.input_scale[j];
+      }
     }
     std::fill(im.router_state.data(), im.router_state.data() + n * R, 0.0f);
 

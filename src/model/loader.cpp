@@ -6,6 +6,7 @@
 #include "weights.h"
 
 #include <zaya/error.h>
+#include <zaya/quant.h>
 
 #include <cmath>
 #include <cstring>
@@ -53,12 +54,20 @@ class Loader {
   Loader(const TensorStore& store, const ModelConfig& config, ModelWeights& out)
       : store_(store), config_(config), out_(out), names_{config.layout, config.blocks} {}
 
-  const TensorInfo& tensor(const std::string& name, std::vector<int64_t> shape) {
+  // Weight matrices may be block-quantized (GGUF files); vectors and conv weights may not.
+  const TensorInfo& tensor(const std::string& name, std::vector<int64_t> shape, bool matrix = false) {
     const TensorInfo* t = store_.find(name);
     if (!t) fail(ErrorCode::bad_format, "checkpoint is missing tensor '{}'", name);
     used_.insert(name);
-    if (!is_float_dtype(t->dtype))
+    if (is_quantized(t->dtype)) {
+      if (!matrix)
+        fail(ErrorCode::bad_format, "{}: tensor '{}' is {}, but only weight matrices may be quantized", t->file, name,
+             dtype_name(t->dtype));
+      if (shape.empty() || shape.back() % static_cast<int64_t>(dtype_block_elems(t->dtype)) != 0)
+        fail(ErrorCode::bad_format, "{}: tensor '{}' is {} but its rows are not whole blocks", t->file, name, dtype_name(t->dtype));
+    } else if (!is_float_dtype(t->dtype)) {
       fail(ErrorCode::bad_format, "{}: tensor '{}' has dtype {}, expected F32, BF16 or F16", t->file, name, dtype_name(t->dtype));
+    }
     if (t->shape != shape)
       fail(ErrorCode::bad_format, "{}: tensor '{}' has shape {} but the config implies {}", t->file, name,
            shape_text(t->shape), shape_text(shape));
@@ -83,8 +92,13 @@ class Loader {
     WeightMatrix m;
     m.rows = rows;
     m.cols = cols;
-    const std::byte* p = t.data + first_element * dtype_size(t.dtype);
+    const std::byte* p = t.data + dtype_row_bytes(t.dtype, first_element);
     size_t count = static_cast<size_t>(rows) * static_cast<size_t>(cols);
+    if (is_quantized(t.dtype)) {  // blocks are byte-addressed: always a view
+      m.dtype = t.dtype;
+      m.data = p;
+      return m;
+    }
     bool aligned = reinterpret_cast<uintptr_t>(p) % dtype_size(t.dtype) == 0;
     if ((t.dtype == DType::bf16 || t.dtype == DType::f32) && aligned) {
       m.dtype = t.dtype;
@@ -99,14 +113,24 @@ class Loader {
   }
 
   WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
-    return matrix_view(tensor(name, {rows, cols}), 0, rows, cols);
+    return matrix_view(tensor(name, {rows, cols}, true), 0, rows, cols);
   }
 
   // Router matrices: the router computes in fp32 (the spec's recommendation for exact top-1
   // choices); bf16 weights widen to f32 exactly, so they stay zero-copy views like the others,
   // but non-finite values are rejected here since one would corrupt every routing decision.
   WeightMatrix router_matrix(const std::string& name, int64_t rows, int64_t cols) {
-    const TensorInfo& t = tensor(name, {rows, cols});
+    const TensorInfo& t = tensor(name, {rows, cols}, true);
+    if (is_quantized(t.dtype)) {
+      std::vector<float> row(static_cast<size_t>(cols));
+      for (int64_t r = 0; r < rows; ++r) {
+        dequantize_row(t.dtype, t.data + dtype_row_bytes(t.dtype, static_cast<size_t>(r * cols)), row.size(), row.data());
+        for (size_t j = 0; j < row.size(); ++j)
+          if (!std::isfinite(row[j]))
+            fail(ErrorCode::bad_format, "{}: tensor '{}' holds a non-finite value at element {}", t.file, name, r * cols + static_cast<int64_t>(j));
+      }
+      return matrix_view(t, 0, rows, cols);
+    }
     for (size_t i = 0; i < t.element_count; ++i)
       if (!std::isfinite(load_as_f32(t.data, t.dtype, i)))
         fail(ErrorCode::bad_format, "{}: tensor '{}' holds a non-finite value at element {}", t.file, name, i);
@@ -129,7 +153,7 @@ class Loader {
     const int64_t E = c.experts, I = c.expert_width, R = c.router_width, V = c.vocab;
     const Names& n = names_;
 
-    const TensorInfo& embed = tensor("model.embed_tokens.weight", {V, H});
+    const TensorInfo& embed = tensor("model.embed_tokens.weight", {V, H}, true);
     out_.embedding = matrix_view(embed, 0, V, H);
     if (c.tie_embeddings || !store_.find("lm_head.weight")) {
       if (!c.tie_embeddings) fail(ErrorCode::bad_format, "config says tie_word_embeddings = false but there is no lm_head.weight");
@@ -195,8 +219,8 @@ class Loader {
       r.balancing_biases = vec(n.moe(l, "mlp.gate.balancing_biases", "zaya_block.router.balancing_biases"), {E + 1});
 
       if (c.layout == CheckpointLayout::native) {
-        const TensorInfo& gu = tensor(fmt::format("model.layers.{}.mlp.experts.gate_up_proj", l), {E, 2 * I, H});
-        const TensorInfo& dn = tensor(fmt::format("model.layers.{}.mlp.experts.down_proj", l), {E, H, I});
+        const TensorInfo& gu = tensor(fmt::format("model.layers.{}.mlp.experts.gate_up_proj", l), {E, 2 * I, H}, true);
+        const TensorInfo& dn = tensor(fmt::format("model.layers.{}.mlp.experts.down_proj", l), {E, H, I}, true);
         for (int64_t e = 0; e < E; ++e) {
           b.expert_gate_up.push_back(matrix_view(gu, static_cast<size_t>(e * 2 * I * H), 2 * I, H));
           b.expert_down.push_back(matrix_view(dn, static_cast<size_t>(e * H * I), H, I));

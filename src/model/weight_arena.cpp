@@ -1,15 +1,26 @@
-// src/model/weight_arena.cpp - WeightStorage::copied: all weight matrices in one anonymous,
-// 2 MiB-aligned region advised for transparent huge pages. Decode streams ~1.3 GB of weights per
-// token on ZAYA1-8B; with 4 KiB file pages every 4 KiB costs a TLB miss, with 2 MiB pages 512x
-// fewer (ik_llama.cpp measured 34 -> 60 tok/s for Q4_0 from this alone).
+// src/model/weight_arena.cpp - WeightStorage::copied and quantize-on-load: every weight matrix in
+// one anonymous, 2 MiB-aligned region advised for transparent huge pages, optionally converted to
+// a block-quantized format on the way (QuantizationPlan).
+//
+// Why a copy at all: decode streams ~1.3 GB of weights per token on ZAYA1-8B; with 4 KiB file
+// pages every 4 KiB costs a TLB miss, with 2 MiB pages 512x fewer (ik_llama.cpp measured 34 -> 60
+// tok/s for Q4_0 from this alone; zaya measured 64% -> 80% of the read roofline in BF16).
+// While copying, each source range is dropped from this process's page tables (MADV_DONTNEED on
+// the read-only file mapping) so the resident set never holds the files and the copy together.
 #include "weights.h"
 
 #include <zaya/error.h>
+#include <zaya/quant.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <sys/mman.h>
+#include <thread>
+#include <unistd.h>
 
 namespace zaya::model {
 
@@ -19,55 +30,103 @@ void ArenaFree::operator()(void* p) const noexcept {
 
 namespace {
 
-template <typename Fn>
-void for_each_matrix(ModelWeights& w, Fn&& fn) {
-  fn(w.embedding);
-  fn(w.lm_head);
-  for (auto& b : w.blocks) {
-    auto& a = b.attention;
-    for (WeightMatrix* m : {&a.q_proj, &a.k_proj, &a.v_current, &a.v_delayed, &a.o_proj}) fn(*m);
-    auto& r = b.router;
-    for (WeightMatrix* m : {&r.down, &r.fc1, &r.fc2, &r.out_proj}) fn(*m);
-    for (auto& m : b.expert_gate_up) fn(m);
-    for (auto& m : b.expert_down) fn(m);
-  }
+// Drops the whole pages inside [p, p + bytes) of a read-only file mapping from the page tables.
+void release_source(const void* p, size_t bytes) {
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 }  // namespace
 
-void copy_weights_to_arena(ModelWeights& w, const std::function<bool(float)>& progress) {
+void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, int threads,
+                            const std::function<bool(float)>& progress) {
+  // Which sources are file-mapped tensor bytes (safe to drop from the page tables after use).
+  std::vector<std::pair<uintptr_t, uintptr_t>> file_ranges;
+  if (w.store)
+    for (const auto& [name, t] : w.store->tensors())
+      file_ranges.emplace_back(reinterpret_cast<uintptr_t>(t->data), reinterpret_cast<uintptr_t>(t->data) + t->nbytes);
+  auto in_file = [&](const void* p, size_t bytes) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    for (const auto& [b, e] : file_ranges)
+      if (a >= b && a + bytes <= e) return true;
+    return false;
+  };
+
   // Each distinct source (a tied LM head is the embedding) gets one 64-byte aligned slot.
-  std::map<const void*, size_t> slot;  // source pointer -> offset in the arena
-  size_t total = 0;
-  for_each_matrix(w, [&](WeightMatrix& m) {
-    if (m.data && slot.emplace(m.data, total).second) total += (m.bytes() + 63) / 64 * 64;
+  struct Slot {
+    size_t offset = 0;
+    DType target = DType::f32;
+    bool done = false;
+  };
+  std::map<const void*, Slot> slots;
+  size_t total = 0, source_total = 0;
+  for_each_matrix(w, [&](WeightMatrix& m, MatrixClass c) {
+    if (!m.data || slots.count(m.data)) return;
+    Slot s;
+    s.target = plan.resolve(c, m.dtype, m.cols);
+    s.offset = total;
+    slots.emplace(m.data, s);
+    total += (static_cast<size_t>(m.rows) * dtype_row_bytes(s.target, static_cast<size_t>(m.cols)) + 63) / 64 * 64;
+    source_total += m.bytes();
   });
   const size_t huge = size_t(2) << 20;
   const size_t bytes = std::max<size_t>((total + huge - 1) / huge * huge, huge);
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) fail(ErrorCode::out_of_memory, "cannot allocate {} bytes to copy the weights", bytes);
+  if (p == MAP_FAILED) fail(ErrorCode::out_of_memory, "cannot allocate {} bytes for the weights", bytes);
   std::unique_ptr<void, ArenaFree> arena(p, ArenaFree{bytes});
 #ifdef MADV_HUGEPAGE
   ::madvise(p, bytes, MADV_HUGEPAGE);
 #endif
   auto* base = static_cast<std::byte*>(p);
-  std::map<const void*, bool> copied;
+  const unsigned workers = static_cast<unsigned>(
+      std::max(1, threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
   size_t done = 0;
-  for_each_matrix(w, [&](WeightMatrix& m) {
+  std::map<std::string, size_t> formats;  // for ModelInfo
+  for_each_matrix(w, [&](WeightMatrix& m, MatrixClass) {
     if (!m.data) return;
     const void* source = m.data;
-    std::byte* target = base + slot.at(source);
-    if (!copied[source]) {
-      std::memcpy(target, source, m.bytes());
-      copied[source] = true;
+    Slot& s = slots.at(source);
+    std::byte* target = base + s.offset;
+    if (!s.done) {
+      const int64_t rows = m.rows;
+      const bool heavy = s.target != m.dtype && rows >= 64;
+      if (heavy && workers > 1) {
+        // Rows in chunks handed out atomically: quantization costs far more than the copy.
+        std::atomic<int64_t> next{0};
+        const int64_t chunk = std::max<int64_t>(16, rows / (8 * static_cast<int64_t>(workers)));
+        const size_t out_row = dtype_row_bytes(s.target, static_cast<size_t>(m.cols));
+        auto work = [&] {
+          for (int64_t r0; (r0 = next.fetch_add(chunk)) < rows;)
+            convert_matrix_rows(m.row(r0), m.dtype, static_cast<size_t>(m.cols), s.target,
+                                target + static_cast<size_t>(r0) * out_row, static_cast<size_t>(std::min(rows, r0 + chunk) - r0));
+        };
+        std::vector<std::thread> pool;
+        for (unsigned t = 1; t < workers; ++t) pool.emplace_back(work);
+        work();
+        for (auto& t : pool) t.join();
+      } else {
+        convert_matrix_rows(m.row(0), m.dtype, static_cast<size_t>(m.cols), s.target, target, static_cast<size_t>(rows));
+      }
+      if (in_file(source, m.bytes())) release_source(source, m.bytes());
+      s.done = true;
       done += m.bytes();
-      if (progress && !progress(static_cast<float>(done) / static_cast<float>(total)))
+      formats[std::string(dtype_name(s.target))] += static_cast<size_t>(m.rows) * static_cast<size_t>(m.cols);
+      if (progress && !progress(static_cast<float>(done) / static_cast<float>(std::max<size_t>(1, source_total))))
         fail(ErrorCode::cancelled, "model load cancelled");
     }
     m.data = target;
+    m.dtype = s.target;
   });
   w.arena = std::move(arena);
-  w.store.reset();  // unmaps the files: their pages leave this process's resident set
+  w.store.reset();  // unmaps the files
+  w.stored_bytes = total;
+  if (!plan.empty()) {
+    std::string text;
+    for (const auto& [name, count] : formats) text += (text.empty() ? "" : "+") + name;
+    w.stored_dtypes = text;
+  }
 }
 
 }  // namespace zaya::model

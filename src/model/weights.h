@@ -4,6 +4,7 @@
 #pragma once
 
 #include <zaya/config.h>
+#include <zaya/quantization.h>
 #include <zaya/safetensors.h>
 #include <zaya/tensor.h>
 
@@ -81,9 +82,32 @@ struct ModelWeights {
   std::unique_ptr<void, ArenaFree> arena;  // WeightStorage::copied: every matrix, huge-page backed
 };
 
-// Moves every weight matrix into one anonymous huge-page arena and releases the file mappings
-// (WeightStorage::copied). `progress` gets the copied fraction; returning false cancels.
-void copy_weights_to_arena(ModelWeights& weights, const std::function<bool(float)>& progress);
+// Calls fn(matrix, class) for every weight matrix the backend multiplies with (the tied LM head
+// is visited twice: as the embedding and as the head; both views share one source).
+template <typename Fn>
+void for_each_matrix(ModelWeights& w, Fn&& fn) {
+  fn(w.embedding, MatrixClass::head);
+  fn(w.lm_head, MatrixClass::head);
+  for (auto& b : w.blocks) {
+    auto& a = b.attention;
+    for (WeightMatrix* m : {&a.q_proj, &a.k_proj, &a.v_current, &a.v_delayed, &a.o_proj}) fn(*m, MatrixClass::attention);
+    auto& r = b.router;
+    for (WeightMatrix* m : {&r.down, &r.fc1, &r.fc2, &r.out_proj}) fn(*m, MatrixClass::router);
+    for (auto& m : b.expert_gate_up) fn(m, MatrixClass::experts);
+    for (auto& m : b.expert_down) fn(m, MatrixClass::experts);
+  }
+}
+
+// Converts `rows` consecutive rows of `cols` elements from src_type to target (f32, bf16 or a
+// block format; cols a whole number of the target's blocks), e.g. quantizing a BF16 matrix.
+void convert_matrix_rows(const std::byte* src, DType src_type, size_t cols, DType target, std::byte* out, size_t rows);
+
+// Moves every weight matrix into one anonymous huge-page arena, converting each to the format
+// `plan` gives its class (an empty plan copies them as stored), and releases the file mappings
+// (WeightStorage::copied, ModelOptions::quantize). Conversion runs on `threads` threads (0: all
+// cores). `progress` gets the done fraction; returning false cancels.
+void store_weights_in_arena(ModelWeights& weights, const QuantizationPlan& plan, int threads,
+                            const std::function<bool(float)>& progress);
 
 // Reads, checks (presence, dtype, shape against the config) and arranges every tensor.
 // Throws zaya::Error naming the file and tensor on any problem.

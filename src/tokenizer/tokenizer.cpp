@@ -129,8 +129,9 @@ Tokenizer Tokenizer::load(const std::filesystem::path& file_or_model_dir) {
   return Tokenizer(tokenizer::load_tokenizer_file(file, config, special_map, chat_template));
 }
 
-Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view tokenizer_config_json) {
-  return Tokenizer(tokenizer::parse_tokenizer(tokenizer_json, tokenizer_config_json, {}, {}));
+Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
+                               std::string_view special_tokens_map_json, std::string_view chat_template) {
+  return Tokenizer(tokenizer::parse_tokenizer(tokenizer_json, tokenizer_config_json, special_tokens_map_json, chat_template));
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {

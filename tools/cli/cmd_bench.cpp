@@ -1,4 +1,4 @@
-// zaya bench --model PATH [--threads N] [--prompt-tokens P] [--gen-tokens G] [--batch B] [--json]
+// zaya bench --model PATH [--threads N] [--prompt-tokens P] [--gen-tokens G] [--batch B[,B...]] [--json]
 //
 // Measures, in one run: the machine's read bandwidth (the decode roofline), model load time,
 // prefill throughput (P tokens, one sequence), and batched decode throughput (B sequences that
@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <sys/resource.h>
 
 namespace {
@@ -29,16 +30,39 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
+std::vector<int64_t> parse_batches(const std::string& text) {
+  std::vector<int64_t> out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string item = text.substr(pos, comma - pos);
+    char* end = nullptr;
+    const long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 1 || v > 4096)
+      zaya::fail(zaya::ErrorCode::invalid_argument, "--batch: '{}' is not a batch size in 1..4096 (e.g. 1,4,16)", item);
+    out.push_back(v);
+    pos = comma + 1;
+  }
+  return out;
+}
+
+struct DecodeResult {
+  int64_t batch = 0;
+  double tok_s = 0, bytes_per_token = 0, achieved_gbs = 0, roofline = 0;
+};
+
 int run_bench(zaya::cli::Args& args) {
   const std::string dir = args.require("model");
   const int threads = static_cast<int>(args.get_int("threads", 0, 0, 1024));
   const int64_t prompt = args.get_int("prompt-tokens", 512, 1, 1 << 20);
   const int64_t gen = args.get_int("gen-tokens", 64, 1, 1 << 20);
-  const int64_t batch = args.get_int("batch", 1, 1, 4096);
+  const std::vector<int64_t> batches = parse_batches(args.get_or("batch", "1"));
   const bool as_json = args.flag("json");
   const bool skip_probe = args.flag("no-bandwidth");
   zaya::ModelOptions options = zaya::cli::parse_model_options(args);
   args.finish();
+  const int64_t max_batch = *std::max_element(batches.begin(), batches.end());
 
   zaya::cpu::BandwidthResult bw;
   if (!skip_probe) bw = zaya::cpu::measure_read_bandwidth(threads);
@@ -47,7 +71,7 @@ int run_bench(zaya::cli::Args& args) {
   auto model = zaya::Model::load(dir, options);
   const double load_seconds = since(t0);
   const auto& cfg = model->config();
-  zaya::Context ctx(model, {.max_sequences = static_cast<int>(batch), .max_context = prompt + gen + 1,
+  zaya::Context ctx(model, {.max_sequences = static_cast<int>(max_batch), .max_context = prompt + gen + 1,
                             .threads = threads, .truncate_window = 0});
 
   // Deterministic pseudo-random prompt (ids away from the padding rows).
@@ -59,54 +83,62 @@ int run_bench(zaya::cli::Args& args) {
   }
 
   t0 = Clock::now();
-  auto logits = ctx.prefill(0, ids);
+  const auto logits = ctx.prefill(0, ids);
   const double prefill_seconds = since(t0);
-  for (int32_t s = 1; s < batch; ++s) ctx.fork(0, s);
-
-  // Decode: each sequence continues greedily from its own logits.
-  std::vector<int32_t> next(static_cast<size_t>(batch));
-  const int32_t first = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-  for (int32_t s = 0; s < batch; ++s) next[static_cast<size_t>(s)] = (first + s) % static_cast<int32_t>(cfg.vocab);
-  uint64_t weight_bytes = 0;
-  t0 = Clock::now();
-  for (int64_t step = 0; step < gen; ++step) {
-    std::vector<zaya::BatchToken> tokens;
-    for (int32_t s = 0; s < batch; ++s) tokens.push_back({s, next[static_cast<size_t>(s)], true});
-    ctx.decode(tokens);
-    weight_bytes += ctx.last_decode_weight_bytes();
-    for (int32_t s = 0; s < batch; ++s) {
-      auto row = ctx.logits(static_cast<size_t>(s));
-      next[static_cast<size_t>(s)] = static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
-    }
-  }
-  const double decode_seconds = since(t0);
-  const double decoded = static_cast<double>(gen * batch);
-  const double decode_tok_s = decoded / decode_seconds;
   const double prefill_tok_s = static_cast<double>(prompt) / prefill_seconds;
-  const double bytes_per_token = static_cast<double>(weight_bytes) / decoded;
-  const double achieved_gbs = bytes_per_token * decode_tok_s / 1e9;
-  const double roofline = bw.median_gbs > 0 ? achieved_gbs / bw.median_gbs : 0.0;
+  const int32_t first = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  const std::vector<uint8_t> prompt_state = ctx.save_state(0);
+
+  // Decode at each batch size: B sequences continue the same prompt, each greedily from its own
+  // logits (started on different tokens so they diverge and route to different experts).
+  std::vector<DecodeResult> results;
+  for (const int64_t batch : batches) {
+    for (int32_t s = 0; s < batch; ++s) ctx.load_state(s, prompt_state);
+    std::vector<int32_t> next(static_cast<size_t>(batch));
+    for (int32_t s = 0; s < batch; ++s) next[static_cast<size_t>(s)] = (first + s) % static_cast<int32_t>(cfg.vocab);
+    uint64_t weight_bytes = 0;
+    t0 = Clock::now();
+    for (int64_t step = 0; step < gen; ++step) {
+      std::vector<zaya::BatchToken> tokens;
+      for (int32_t s = 0; s < batch; ++s) tokens.push_back({s, next[static_cast<size_t>(s)], true});
+      ctx.decode(tokens);
+      weight_bytes += ctx.last_decode_weight_bytes();
+      for (int32_t s = 0; s < batch; ++s) {
+        auto row = ctx.logits(static_cast<size_t>(s));
+        next[static_cast<size_t>(s)] = static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
+      }
+    }
+    const double seconds = since(t0);
+    DecodeResult r;
+    r.batch = batch;
+    const double decoded = static_cast<double>(gen * batch);
+    r.tok_s = decoded / seconds;
+    r.bytes_per_token = static_cast<double>(weight_bytes) / decoded;
+    r.achieved_gbs = static_cast<double>(weight_bytes) / seconds / 1e9;  // bytes the steps streamed per second
+    r.roofline = bw.median_gbs > 0 ? r.achieved_gbs / bw.median_gbs : 0.0;
+    results.push_back(r);
+  }
   const auto info = model->info();
 
-  if (as_json) {
-    fmt::print("{{\"model\":{},\"dtype\":{},\"threads\":{},\"prompt_tokens\":{},\"gen_tokens\":{},\"batch\":{},"
-               "\"prefill_tok_s\":{:.3f},\"decode_tok_s\":{:.3f},\"bytes_per_token\":{:.0f},\"achieved_gbs\":{:.3f},"
-               "\"bandwidth_gbs\":{:.3f},\"roofline_fraction\":{:.4f},\"peak_rss_mb\":{:.1f},\"load_seconds\":{:.3f},"
-               "\"kernels\":{}}}\n",
-               zaya::json::quote(dir), zaya::json::quote(info.stored_dtypes), ctx.options().threads == 0 ? -1 : ctx.options().threads,
-               prompt, gen, batch, prefill_tok_s, decode_tok_s, bytes_per_token, achieved_gbs, bw.median_gbs, roofline,
-               peak_rss_mb(), load_seconds, zaya::json::quote(info.backend));
+  if (as_json) {  // one object per batch size
+    for (const auto& r : results)
+      fmt::print("{{\"model\":{},\"dtype\":{},\"threads\":{},\"prompt_tokens\":{},\"gen_tokens\":{},\"batch\":{},"
+                 "\"prefill_tok_s\":{:.3f},\"decode_tok_s\":{:.3f},\"bytes_per_token\":{:.0f},\"achieved_gbs\":{:.3f},"
+                 "\"bandwidth_gbs\":{:.3f},\"roofline_fraction\":{:.4f},\"peak_rss_mb\":{:.1f},\"load_seconds\":{:.3f},"
+                 "\"weights_bytes\":{},\"kernels\":{}}}\n",
+                 zaya::json::quote(dir), zaya::json::quote(info.stored_dtypes), ctx.options().threads == 0 ? -1 : ctx.options().threads,
+                 prompt, gen, r.batch, prefill_tok_s, r.tok_s, r.bytes_per_token, r.achieved_gbs, bw.median_gbs, r.roofline,
+                 peak_rss_mb(), load_seconds, info.stored_bytes, zaya::json::quote(info.backend));
     return 0;
   }
   fmt::print("model             {} ({}, {})\n", dir, info.stored_dtypes, info.backend);
   fmt::print("read bandwidth    {:.2f} GB/s median ({:.2f} best) over {} passes of {} MiB, {} threads\n", bw.median_gbs,
              bw.best_gbs, bw.passes, bw.bytes_per_pass >> 20, bw.threads);
-  fmt::print("load              {:.3f} s\n", load_seconds);
+  fmt::print("load              {:.3f} s ({:.2f} GB of weights)\n", load_seconds, static_cast<double>(info.stored_bytes) / 1e9);
   fmt::print("prefill           {} tokens in {:.3f} s = {:.1f} tok/s\n", prompt, prefill_seconds, prefill_tok_s);
-  fmt::print("decode            batch {} x {} steps in {:.3f} s = {:.2f} tok/s aggregate\n", batch, gen, decode_seconds,
-             decode_tok_s);
-  fmt::print("weights/token     {:.1f} MB  -> {:.2f} GB/s achieved = {:.1f}% of the read roofline\n", bytes_per_token / 1e6,
-             achieved_gbs, 100 * roofline);
+  for (const auto& r : results)
+    fmt::print("decode batch {:<4} {:8.2f} tok/s aggregate, {:7.1f} MB weights/token, {:6.2f} GB/s = {:5.1f}% of the read roofline\n",
+               r.batch, r.tok_s, r.bytes_per_token / 1e6, r.achieved_gbs, 100 * r.roofline);
   fmt::print("peak RSS          {:.0f} MB\n", peak_rss_mb());
   return 0;
 }
@@ -114,5 +146,5 @@ int run_bench(zaya::cli::Args& args) {
 }  // namespace
 
 ZAYA_CLI_COMMAND("bench",
-                 "bench --model DIR [--threads N] [--prompt-tokens P] [--gen-tokens G] [--batch B] [--json] [--no-bandwidth]",
+                 "bench --model DIR [--threads N] [--prompt-tokens P] [--gen-tokens G] [--batch B[,B...]] [--json] [--no-bandwidth] [--load copy] [--quantize SPEC]",
                  {"json", "no-bandwidth"}, run_bench);

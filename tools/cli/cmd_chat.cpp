@@ -5,6 +5,7 @@
 #include "model_args.h"
 #include "sampling_args.h"
 
+#include <zaya/model_tokenizer.h>
 #include <zaya/chat_format.h>
 #include <zaya/chat_output.h>
 #include <zaya/generator.h>
@@ -43,7 +44,7 @@ int run_chat(zaya::cli::Args& args) {
   args.finish();
 
   auto model = zaya::Model::load(dir, options);
-  auto tokenizer = zaya::Tokenizer::load(dir);
+  auto tokenizer = zaya::load_model_tokenizer(dir);
   zaya::ChatFormatter formatter(tokenizer);
   zaya::Context ctx(model, {.max_sequences = 1, .max_context = max_context, .threads = threads, .truncate_window = 0});
   zaya::Generator generator(ctx, &tokenizer);

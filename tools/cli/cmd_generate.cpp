@@ -6,6 +6,7 @@
 #include "ids.h"
 #include "sampling_args.h"
 
+#include <zaya/model_tokenizer.h>
 #include <zaya/chat_format.h>
 #include <zaya/generator.h>
 #include <zaya/json_writer.h>
@@ -42,7 +43,7 @@ int run_generate(zaya::cli::Args& args) {
 
   auto model = zaya::Model::load(dir, options);
   std::optional<zaya::Tokenizer> tokenizer;
-  if (std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json")) tokenizer = zaya::Tokenizer::load(dir);
+  if (zaya::model_has_tokenizer(dir)) tokenizer = zaya::load_model_tokenizer(dir);
   if ((prompt || chat_file || stop) && !tokenizer)
     zaya::fail(zaya::ErrorCode::unsupported, "{} has no tokenizer.json: use --ids", dir);
 

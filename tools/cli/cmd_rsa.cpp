@@ -12,6 +12,7 @@
 #include "ids.h"
 #include "sampling_args.h"
 
+#include <zaya/model_tokenizer.h>
 #include <zaya/json_writer.h>
 #include <zaya/model.h>
 #include <zaya/rsa.h>
@@ -60,8 +61,8 @@ std::vector<int> parse_sizes(const std::string& text) {
 }
 
 std::shared_ptr<const zaya::Tokenizer> load_tokenizer_if_any(const std::string& dir) {
-  if (!std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json")) return nullptr;
-  return std::make_shared<const zaya::Tokenizer>(zaya::Tokenizer::load(dir));
+  if (!zaya::model_has_tokenizer(dir)) return nullptr;
+  return std::make_shared<const zaya::Tokenizer>(zaya::load_model_tokenizer(dir));
 }
 
 int run_rsa(zaya::cli::Args& args) {

@@ -4,6 +4,7 @@
 // non-blank input line, flushed as it is written so the commands can sit behind a pipe.
 #include "cli.h"
 
+#include <zaya/model_tokenizer.h>
 #include <zaya/json_writer.h>
 #include <zaya/tokenizer.h>
 
@@ -38,7 +39,7 @@ int run_tokenize(zaya::cli::Args& args) {
   const std::string path = args.require("tokenizer");
   const bool add_special_tokens = !args.flag("no-special");
   args.finish();
-  const zaya::Tokenizer tokenizer = zaya::Tokenizer::load(path);
+  const zaya::Tokenizer tokenizer = zaya::load_model_tokenizer(path);
   simdjson::dom::parser parser;
   std::string line, out;
   for (size_t line_number = 1; std::getline(std::cin, line); ++line_number) {
@@ -64,7 +65,7 @@ int run_detokenize(zaya::cli::Args& args) {
   const std::string path = args.require("tokenizer");
   const bool skip_special_tokens = args.flag("skip-special");
   args.finish();
-  const zaya::Tokenizer tokenizer = zaya::Tokenizer::load(path);
+  const zaya::Tokenizer tokenizer = zaya::load_model_tokenizer(path);
   simdjson::dom::parser parser;
   std::string line, out;
   for (size_t line_number = 1; std::getline(std::cin, line); ++line_number) {

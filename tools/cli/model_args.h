@@ -1,5 +1,5 @@
 // tools/cli/model_args.h - the model-loading flags shared by every command that loads a model:
-//   --backend auto|cpu|hip   --load mmap|copy
+//   --backend auto|cpu|hip   --load mmap|copy   --quantize SPEC (zaya/quantization.h; implies copy)
 #pragma once
 
 #include "cli.h"
@@ -8,7 +8,7 @@
 
 namespace zaya::cli {
 
-inline const char* kModelUsage = "[--backend auto|cpu|hip] [--load mmap|copy]";
+inline const char* kModelUsage = "[--backend auto|cpu|hip] [--load mmap|copy] [--quantize q8_0|q4_0|q4_k[,head=F,attn=F,experts=F]]";
 
 inline ModelOptions parse_model_options(Args& args) {
   ModelOptions o;
@@ -17,6 +17,7 @@ inline ModelOptions parse_model_options(Args& args) {
   if (load == "mmap") o.storage = WeightStorage::mapped;
   else if (load == "copy") o.storage = WeightStorage::copied;
   else fail(ErrorCode::invalid_argument, "--load must be mmap or copy, not '{}'", load);
+  if (auto spec = args.get("quantize")) o.quantize = QuantizationPlan::parse(*spec);
   return o;
 }
 

@@ -1,0 +1,114 @@
+// src/model/gguf_export.cpp - `zaya quantize`: an HF checkpoint directory -> one GGUF v3 file.
+#include "weights.h"
+
+#include <zaya/config.h>
+#include <zaya/error.h>
+#include <zaya/gguf.h>
+#include <zaya/mapped_file.h>
+#include <zaya/quantization.h>
+#include <zaya/safetensors.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+namespace zaya {
+
+MatrixClass matrix_class_of(std::string_view name) noexcept {
+  auto has = [&](std::string_view part) { return name.find(part) != std::string_view::npos; };
+  if (name == "model.embed_tokens.weight" || name == "lm_head.weight") return MatrixClass::head;
+  if (has(".mlp.experts.") || has(".experts.local_experts.")) return MatrixClass::experts;
+  for (std::string_view p : {"self_attn.qkv_proj.q_proj.weight", "self_attn.qkv_proj.k_proj.weight",
+                             "self_attn.qkv_proj.v_proj_current.weight", "self_attn.qkv_proj.v_proj_delayed.weight",
+                             "self_attn.qkv.linear_q.weight", "self_attn.qkv.linear_k.weight", "self_attn.qkv.val_proj1.weight",
+                             "self_attn.qkv.val_proj2.weight", "self_attn.o_proj.weight"})
+    if (name.size() >= p.size() && name.substr(name.size() - p.size()) == p) return MatrixClass::attention;
+  return MatrixClass::router;
+}
+
+namespace {
+
+std::string read_optional(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return {};
+  return read_text_file(path, size_t(1) << 30);
+}
+
+}  // namespace
+
+void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPlan& plan, const std::filesystem::path& out,
+                      int threads, const std::function<void(uint64_t, uint64_t)>& progress) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(hf_dir, ec))
+    fail(ErrorCode::io, "{} is not a model directory (expected config.json and safetensors files)", hf_dir.string());
+  const std::string config_text = read_text_file(hf_dir / "config.json", size_t(16) << 20);
+  auto store = TensorStore::open_directory(hf_dir);
+  const CheckpointLayout layout = model::detect_layout(*store);
+  const ModelConfig config = ModelConfig::parse(config_text, layout);
+  // Loading the weights checks every tensor (presence, dtype, shape) before anything is written.
+  (void)model::load_weights(store, config);
+
+  std::vector<GgufKV> meta;
+  meta.push_back({"general.architecture", GgufValue("zaya")});
+  meta.push_back({"general.name", GgufValue(std::filesystem::absolute(hf_dir).lexically_normal().filename().string())});
+  meta.push_back({"zaya.config_json", GgufValue(config_text)});
+  meta.push_back({"zaya.layout", GgufValue(layout_name(layout))});
+  meta.push_back({"zaya.quantization", GgufValue(plan.empty() ? std::string("none") : plan.to_string())});
+  meta.push_back({"zaya.hidden_size", GgufValue(static_cast<uint32_t>(config.hidden))});
+  meta.push_back({"zaya.block_count", GgufValue(static_cast<uint32_t>(config.blocks))});
+  meta.push_back({"zaya.attention.head_count", GgufValue(static_cast<uint32_t>(config.q_heads))});
+  meta.push_back({"zaya.attention.head_count_kv", GgufValue(static_cast<uint32_t>(config.kv_heads))});
+  meta.push_back({"zaya.attention.key_length", GgufValue(static_cast<uint32_t>(config.head_dim))});
+  meta.push_back({"zaya.expert_count", GgufValue(static_cast<uint32_t>(config.experts))});
+  meta.push_back({"zaya.expert_feed_forward_length", GgufValue(static_cast<uint32_t>(config.expert_width))});
+  meta.push_back({"zaya.router_hidden_size", GgufValue(static_cast<uint32_t>(config.router_width))});
+  meta.push_back({"zaya.vocab_size", GgufValue(static_cast<uint32_t>(config.vocab))});
+  meta.push_back({"zaya.context_length", GgufValue(static_cast<uint32_t>(config.max_position))});
+  meta.push_back({"zaya.rope.freq_base", GgufValue(static_cast<float>(config.rope_theta))});
+  meta.push_back({"zaya.attention.layer_norm_rms_epsilon", GgufValue(static_cast<float>(config.rms_eps))});
+  if (std::string t = read_optional(hf_dir / "tokenizer.json"); !t.empty()) meta.push_back({"tokenizer.huggingface.json", GgufValue(t)});
+  if (std::string t = read_optional(hf_dir / "chat_template.jinja"); !t.empty()) meta.push_back({"tokenizer.chat_template", GgufValue(t)});
+  if (std::string t = read_optional(hf_dir / "tokenizer_config.json"); !t.empty()) meta.push_back({"zaya.tokenizer_config_json", GgufValue(t)});
+  if (std::string t = read_optional(hf_dir / "special_tokens_map.json"); !t.empty()) meta.push_back({"zaya.special_tokens_map_json", GgufValue(t)});
+  if (std::string t = read_optional(hf_dir / "generation_config.json"); !t.empty()) meta.push_back({"zaya.generation_config_json", GgufValue(t)});
+
+  // Tensors in name order, each converted as the plan says for its class.
+  std::vector<TensorSpec> specs;
+  std::vector<const TensorInfo*> sources;
+  for (const auto& [name, info] : store->tensors()) {
+    DType target = info->dtype;
+    if (info->shape.size() >= 2) target = plan.resolve(matrix_class_of(name), info->dtype, info->shape.back());
+    specs.push_back({name, target, info->shape});
+    sources.push_back(info);
+  }
+  const unsigned workers = static_cast<unsigned>(
+      std::max(1, threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
+  auto fill = [&](size_t index, size_t first_element, std::span<std::byte> bytes) {
+    const TensorInfo& src = *sources[index];
+    const DType target = specs[index].dtype;
+    const size_t cols = src.shape.empty() ? 1 : static_cast<size_t>(src.shape.back());
+    const size_t out_row = dtype_row_bytes(target, cols);
+    const size_t rows = bytes.size() / out_row;
+    const std::byte* in = src.data + dtype_row_bytes(src.dtype, first_element);
+    const size_t in_row = dtype_row_bytes(src.dtype, cols);
+    if (target == src.dtype || rows < 64 || workers == 1) {
+      model::convert_matrix_rows(in, src.dtype, cols, target, bytes.data(), rows);
+      return;
+    }
+    std::atomic<size_t> next{0};
+    const size_t chunk = std::max<size_t>(16, rows / (8 * workers));
+    auto work = [&] {
+      for (size_t r0; (r0 = next.fetch_add(chunk)) < rows;) {
+        const size_t n = std::min(rows, r0 + chunk) - r0;
+        model::convert_matrix_rows(in + r0 * in_row, src.dtype, cols, target, bytes.data() + r0 * out_row, n);
+      }
+    };
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < workers; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+  };
+  write_gguf(out, meta, specs, fill, 32, progress);
+}
+
+}  // namespace zaya

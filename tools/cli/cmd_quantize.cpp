@@ -1,0 +1,57 @@
+// zaya quantize --model HF_DIR --type SPEC --out FILE.gguf [--threads N] [--quiet]
+//
+// Writes one GGUF v3 file: the checkpoint's tensors under their HF names, the matrices in the
+// block formats SPEC names (zaya/quantization.h: "q4_0", "q4_k,head=q8_0", ...), the config and
+// the tokenizer files embedded. Progress on stderr. `zaya compare --model HF_DIR --other FILE`
+// then measures what the format costs in quality.
+#include "cli.h"
+
+#include <zaya/quantization.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+
+namespace {
+
+int run_quantize(zaya::cli::Args& args) {
+  const std::string dir = args.require("model");
+  const zaya::QuantizationPlan plan = zaya::QuantizationPlan::parse(args.require("type"));
+  const std::string out = args.require("out");
+  const int threads = static_cast<int>(args.get_int("threads", 0, 0, 1024));
+  const bool quiet = args.flag("quiet");
+  args.finish();
+
+  const bool tty = isatty(fileno(stderr));
+  int last_percent = -1;
+  auto t0 = std::chrono::steady_clock::now();
+  auto progress = [&](uint64_t done, uint64_t total) {
+    const int percent = total ? static_cast<int>(100 * done / total) : 100;
+    if (quiet || percent == last_percent) return;
+    last_percent = percent;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (tty) {
+      const int width = 30, filled = percent * width / 100;
+      fmt::print(stderr, "\rquantize [{:<{}}] {:3d}% {:.2f}/{:.2f} GB {:.0f} s", std::string(static_cast<size_t>(filled), '#'),
+                 width, percent, static_cast<double>(done) / 1e9, static_cast<double>(total) / 1e9, seconds);
+    } else if (percent % 10 == 0) {
+      fmt::print(stderr, "quantize: {:3d}% of {:.2f} GB\n", percent, static_cast<double>(total) / 1e9);
+    }
+  };
+  zaya::quantize_to_gguf(dir, plan, out, threads, progress);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!quiet)
+    fmt::print(stderr, "{}quantize: wrote {} ({}, {:.2f} GB) in {:.1f} s\n", tty ? "\n" : "", out,
+               plan.empty() ? std::string("as stored") : plan.to_string(),
+               static_cast<double>(std::filesystem::file_size(out)) / 1e9, seconds);
+  return 0;
+}
+
+}  // namespace
+
+ZAYA_CLI_COMMAND("quantize",
+                 "quantize --model HF_DIR --type q8_0|q4_0|q4_k[,head=F,attn=F,experts=F] --out FILE.gguf [--threads N] [--quiet]",
+                 {"quiet"}, run_quantize);
