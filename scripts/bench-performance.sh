@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# scripts/bench-performance.sh - regenerates the measurements of docs/PERFORMANCE.md.
+#
+#   scripts/bench-performance.sh [WORK_DIR]      (default .cache/perf)
+#
+# 1. makes the synthetic ZAYA1-8B checkpoint (zaya synth --preset zaya1-8b: the exact geometry,
+#    random BF16 weights, 16.5 GB) if WORK_DIR has none;
+# 2. writes Q8_0, Q4_0 and Q4_K GGUF files of it (zaya quantize; ~19 GB more disk);
+# 3. runs `zaya bench --json` on each (BF16 from the HF directory, the others from their GGUF
+#    files): the read bandwidth probe, prefill of PROMPT tokens, decode of GEN tokens at batch
+#    1, 4 and 16, weights in the huge-page arena (--load copy);
+# 4. measures quality with `zaya compare` on the trained default model (models/zaya-arith) and
+#    on the 8B synthetic checkpoint;
+# 5. renders the tables into docs/PERFORMANCE.md (tools/bench/render_performance.py) between
+#    its BEGIN/END markers.
+# Needs a quiet machine: the VM's bandwidth varies between runs, so every roofline fraction is
+# computed against the bandwidth measured in the same run.
+#
+# Environment: BUILD (default build), THREADS (default 2), PROMPT (512), GEN (64), BATCHES (1,4,16),
+# FORMATS (default "bf16 q8_0 q4_0 q4_k").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+WORK=${1:-.cache/perf}
+THREADS=${THREADS:-2}
+PROMPT=${PROMPT:-512}
+GEN=${GEN:-64}
+BATCHES=${BATCHES:-1,4,16}
+FORMATS=${FORMATS:-bf16 q8_0 q4_0 q4_k}
+ZAYA="$BUILD/zaya"
+mkdir -p "$WORK"
+if [ ! -x "$ZAYA" ]; then
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD" --target zaya_cli -j "$(nproc)"
+fi
+MODEL="$WORK/zaya1-8b-synth"
+[ -f "$MODEL/config.json" ] || "$ZAYA" synth --preset zaya1-8b --out "$MODEL"
+
+RESULTS="$WORK/bench.jsonl"
+QUALITY="$WORK/quality.jsonl"
+: > "$RESULTS"
+: > "$QUALITY"
+for fmt in $FORMATS; do
+  path="$MODEL"
+  if [ "$fmt" != bf16 ]; then
+    path="$WORK/zaya1-8b-$fmt.gguf"
+    [ -f "$path" ] || "$ZAYA" quantize --model "$MODEL" --type "$fmt" --out "$path"
+  fi
+  echo "== bench $fmt ($path)" >&2
+  "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
+    --batch "$BATCHES" --load copy --json | tee -a "$RESULTS"
+done
+for fmt in $FORMATS; do
+  [ "$fmt" = bf16 ] && continue
+  echo "== quality $fmt" >&2
+  "$ZAYA" compare --model models/zaya-arith --quantize "$fmt" --prompts 8 --tokens 64 --threads "$THREADS" --json | tee -a "$QUALITY"
+  "$ZAYA" compare --model "$MODEL" --other "$WORK/zaya1-8b-$fmt.gguf" --prompts 2 --tokens 32 --threads "$THREADS" --json | tee -a "$QUALITY"
+done
+/usr/bin/python3 tools/bench/render_performance.py "$RESULTS" "$QUALITY" docs/PERFORMANCE.md
+echo "docs/PERFORMANCE.md updated from $RESULTS and $QUALITY" >&2
