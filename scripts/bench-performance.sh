@@ -38,14 +38,19 @@ MODEL="$WORK/zaya1-8b-synth"
 
 RESULTS="$WORK/bench.jsonl"
 QUALITY="$WORK/quality.jsonl"
+LOADS="$WORK/load-mmap.jsonl"
 : > "$RESULTS"
 : > "$QUALITY"
+: > "$LOADS"
 for fmt in $FORMATS; do
   path="$MODEL"
   if [ "$fmt" != bf16 ]; then
     path="$WORK/zaya1-8b-$fmt.gguf"
     [ -f "$path" ] || "$ZAYA" quantize --model "$MODEL" --type "$fmt" --out "$path"
   fi
+  echo "== warm mmap load $fmt ($path)" >&2
+  cat "$path"/* "$path" >/dev/null 2>&1 || true   # into the page cache
+  "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens 1 --gen-tokens 1 --no-bandwidth --json | tee -a "$LOADS"
   echo "== bench $fmt ($path)" >&2
   "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
     --batch "$BATCHES" --load copy --json | tee -a "$RESULTS"
@@ -56,5 +61,5 @@ for fmt in $FORMATS; do
   "$ZAYA" compare --model models/zaya-arith --quantize "$fmt" --prompts 8 --tokens 64 --threads "$THREADS" --json | tee -a "$QUALITY"
   "$ZAYA" compare --model "$MODEL" --other "$WORK/zaya1-8b-$fmt.gguf" --prompts 2 --tokens 32 --threads "$THREADS" --json | tee -a "$QUALITY"
 done
-/usr/bin/python3 tools/bench/render_performance.py "$RESULTS" "$QUALITY" docs/PERFORMANCE.md
+/usr/bin/python3 tools/bench/render_performance.py "$RESULTS" "$QUALITY" docs/PERFORMANCE.md "$LOADS"
 echo "docs/PERFORMANCE.md updated from $RESULTS and $QUALITY" >&2

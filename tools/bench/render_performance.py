@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Renders zaya bench / zaya compare JSON lines into docs/PERFORMANCE.md (between its markers).
 
-usage: render_performance.py BENCH.jsonl QUALITY.jsonl PERFORMANCE.md
+usage: render_performance.py BENCH.jsonl QUALITY.jsonl PERFORMANCE.md [LOAD_MMAP.jsonl]
 """
 import json
 import os
@@ -56,6 +56,11 @@ def main():
         if 1 in d:
             gains = ", ".join(f"batch {b}: x{d[b] / d[1]:.2f}" for b in sorted(d) if b != 1)
             lines.append(f"- {name}: {gains}")
+    if len(sys.argv) > 4 and os.path.exists(sys.argv[4]):
+        loads = [json.loads(l) for l in open(sys.argv[4]) if l.strip()]
+        lines.append("")
+        lines.append("Warm load with `--load mmap` (files already in the page cache; no copy, 4 KiB pages): " +
+                     ", ".join(f"{fmt_name(r['dtype'])} {r['load_seconds']:.2f} s" for r in loads) + ".")
     bench_text = "\n".join(lines)
 
     q = ["| model | candidate | positions | top-1 agreement | mean relative logit error | max | mean KL (nats) |",
