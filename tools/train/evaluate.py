@@ -12,7 +12,7 @@ orchestrator, on the fixed held-out set tests/data/default-model/heldout.jsonl.
   by_correct     round-1 candidates of RSA grouped by how many of their C source candidates were
                  correct: accuracy of the aggregated answer in each group
 
-usage: evaluate.py --model DIR [--problems 100] [--n 4 --c 3 --t 1 --beta 160 --tau 96] [--json OUT]
+usage: evaluate.py --model DIR [--problems 100] [--n 4,8 --c 3 --t 1,2 --beta 160 --tau 96] [--json OUT]
 """
 import argparse
 import collections
@@ -124,7 +124,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--problems", type=int, default=100, help="held-out problems used for the sampled evaluations")
-    ap.add_argument("--n", type=int, default=4)
+    ap.add_argument("--n", default="4", help="population sizes to evaluate, comma-separated")
     ap.add_argument("--c", type=int, default=3)
     ap.add_argument("--t", default="1,2", help="aggregation rounds to evaluate, comma-separated")
     ap.add_argument("--beta", type=int, default=160)
@@ -155,8 +155,8 @@ def main():
     print("majority@k: " + ", ".join(f"{k}:{v / len(sub):.3f}" for k, v in curve.items()), flush=True)
 
     report["rsa"] = []
-    for t in [int(x) for x in a.t.split(",")]:
-        r = run_rsa(e, sub, a.n, a.c, t, a.beta, a.tau, a.seed)
+    for n, t in [(int(n), int(t)) for n in a.n.split(",") for t in a.t.split(",")]:
+        r = run_rsa(e, sub, n, a.c, t, a.beta, a.tau, a.seed)
         k_match = max(1, min(a.k_max, round(r["decode_tokens_per_problem"] / mean_tokens)))
         r["compute_matched_k"] = k_match
         r["compute_matched_majority_accuracy"] = curve[k_match] / len(sub)

@@ -62,6 +62,34 @@ def collate(examples):
     return x, y
 
 
+class Bucketed:
+    """Batches of similar length: draws `batch * pool` examples from `make`, sorts them by length,
+    cuts them into batches and serves those in a shuffled order (padding waste ~3% instead of
+    ~35% for randomly mixed 2-6-step problems). Deterministic given the rng."""
+
+    def __init__(self, make, batch, rng, pool=16):
+        self.make, self.batch, self.rng, self.pool, self.queue = make, batch, rng, pool, []
+
+    def next(self):
+        if not self.queue:
+            exs = sorted((self.make() for _ in range(self.batch * self.pool)), key=lambda e: len(e[0]))
+            self.queue = [exs[i:i + self.batch] for i in range(0, len(exs), self.batch)]
+            self.rng.shuffle(self.queue)
+        return self.queue.pop()
+
+
+def bucket_list(examples, batch, rng, pool=16):
+    """The same for a fixed list: sorted within chunks of batch * pool, batches shuffled."""
+    out = []
+    for i in range(0, len(examples), batch * pool):
+        chunk = sorted(examples[i:i + batch * pool], key=lambda e: len(e[0]))
+        bs = [chunk[j:j + batch] for j in range(0, len(chunk), batch)]
+        rng.shuffle(bs)
+        for b in bs:
+            out += b
+    return out
+
+
 def lr_at(step, total, peak, warmup, floor):
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -84,7 +112,7 @@ def make_optimizer(model, lr):
 
 def train_steps(model, opt, batches, steps, peak, floor, warmup, args, fh, phase):
     model.train()
-    t_last, tok_count, loss_acc, n_acc = time.time(), 0, 0.0, 0
+    t_last, tok_count, real_count, loss_acc, n_acc = time.time(), 0, 0, 0.0, 0
     for step in range(steps):
         lr = lr_at(step, steps, peak, warmup, floor)
         for g in opt.param_groups:
@@ -102,15 +130,16 @@ def train_steps(model, opt, batches, steps, peak, floor, warmup, args, fh, phase
         opt.step()
         loads = model.update_biases(stats, valid, args.bias_rate)
         tok_count += x.numel()
+        real_count += int(valid.sum())
         loss_acc += loss.item()
         n_acc += 1
         if (step + 1) % args.log_every == 0 or step + 1 == steps:
             dt = time.time() - t_last
             maxload = max(l.max().item() for l in loads)
             log(fh, phase=phase, step=step + 1, loss=round(loss_acc / n_acc, 4), aux=round(aux.item(), 4), lr=round(lr, 6),
-                tok_per_s=round(tok_count / dt), max_expert_load=round(maxload, 3), kind=kind,
+                tok_per_s=round(tok_count / dt), real_tok_per_s=round(real_count / dt), max_expert_load=round(maxload, 3), kind=kind,
                 target_tokens=int(mask.sum()))
-            t_last, tok_count, loss_acc, n_acc = time.time(), 0, 0.0, 0
+            t_last, tok_count, real_count, loss_acc, n_acc = time.time(), 0, 0, 0.0, 0
 
 
 def greedy_accuracy(model_dir, problems, threads=1):
@@ -261,8 +290,11 @@ def main():
             if p.text not in held_texts:
                 return p
 
+    plain_bucket = Bucketed(lambda: data.plain_example(tk, fresh_problem()), args.batch,
+                            random.Random(args.seed * 71 + 2))
+
     def plain_batch(_step):
-        return [data.plain_example(tk, fresh_problem()) for _ in range(args.batch)], "plain"
+        return plain_bucket.next(), "plain"
 
     syn_rng = random.Random(args.seed * 53 + 11)
     syn_stats = {"all_correct": 0, "some_wrong": 0, "none_correct": 0, "rederived_steps": 0}
@@ -293,9 +325,12 @@ def main():
     kinds1 = ["plain"] * (args.p1_steps - n_syn1) + ["synthetic"] * n_syn1
     random.Random(args.seed * 89 + 5).shuffle(kinds1)
 
+    syn1_bucket = Bucketed(lambda: synthetic_example(1), args.agg_batch, random.Random(args.seed * 73 + 4))
+    syn2_bucket = Bucketed(lambda: synthetic_example(2), args.agg_batch, random.Random(args.seed * 79 + 6))
+
     def phase1_batch(step):
         if kinds1[step] == "synthetic":
-            return [synthetic_example() for _ in range(args.agg_batch)], "synthetic"
+            return syn1_bucket.next(), "synthetic"
         return plain_batch(step)
 
     if args.resume_phase1:
@@ -331,6 +366,7 @@ def main():
     agg, agg_stats = aggregation_examples(tk, pool, agg_rng, n_own_steps * args.agg_batch, args)
     log(fh, event="aggregation_data", examples=len(agg), **agg_stats)
     agg_rng.shuffle(agg)
+    agg = bucket_list(agg, args.agg_batch, agg_rng)
     kinds = ["plain"] * (args.p2_steps - n_agg_steps) + ["own"] * n_own_steps + ["synthetic"] * n_syn_steps
     random.Random(args.seed * 97 + 3).shuffle(kinds)
     agg_pos = [0]
@@ -341,7 +377,7 @@ def main():
             agg_pos[0] += args.agg_batch
             return b, "own"
         if kind == "synthetic":
-            return [synthetic_example(2) for _ in range(args.agg_batch)], "synthetic"
+            return syn2_bucket.next(), "synthetic"
         return plain_batch(step)
 
     opt = make_optimizer(model, args.p2_lr)
