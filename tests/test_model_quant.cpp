@@ -279,7 +279,7 @@ TEST_CASE("quantized matmul kernels match the integer-exact and dequantized refe
       const std::vector<size_t> col_set =
           t == DType::q4_k ? std::vector<size_t>{256, 512, 768} : std::vector<size_t>{32, 64, 96, 160, 256};
       for (size_t cols : col_set) {
-        for (size_t rows : {1, 3, 4, 6, 13}) {
+        for (size_t rows : {1, 3, 4, 6, 13, 22}) {
           auto w = gaussian(rows * cols, rng);
           auto wq = quantize_matrix(t, w, rows, cols);
           const size_t rb = dtype_row_bytes(t, cols);

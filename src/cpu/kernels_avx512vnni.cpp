@@ -13,7 +13,7 @@
 //         vpdpbusd per activation vector), so they are exactly sum((q - 8) * x).
 //   Q4_K: nibbles x activations directly; the mins term -dmin * m_j * (d_x sum(x))_j is one
 //         masked FMA per 256-element super-block.
-// Register tile: 4 weight rows x 4 activation rows (16 zmm accumulators), as in the portable path.
+// Register tiles (walk_rows): 8 weight rows x 1-2 activation rows for decode, else 4 x 4.
 #include "kernels.h"
 #include "kernels_impl.h"
 
@@ -21,7 +21,9 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
+
 
 namespace zaya::cpu {
 
@@ -38,9 +40,6 @@ inline __m512 pair_from_floats(const float* p) {
   const __m128 two = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
   return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
                                _mm512_castps128_ps512(two));
-}
-inline __m512 pair_from_values(float a, float b) {
-  return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(a), _mm512_set1_ps(b));
 }
 
 // (Not _mm512_reduce_add_ps: GCC 12 warns inside it about its own undefined operand.)
@@ -76,97 +75,144 @@ inline void store(__m512 (&acc)[RW][RX], float* y, size_t ldy) {
       y[static_cast<size_t>(b) * ldy + static_cast<size_t>(a)] = hsum(acc[a][b]);
 }
 
-// Q8_0 and Q4_0.
+// Q8_0 and Q4_0. Blocks are taken in groups of G (Q4_0: 8, Q8_0: 4) whose f16 scales all lie
+// in the group's first 128 bytes: one vpermt2w picks them, one vcvtph2ps widens them, and each
+// block pair's [d_A | d_B] lanes are one permute away. Both formats use the unsigned operand for
+// the weights and start the lanes at -k * sum(x) (k = 128 for Q8_0 weights flipped to w + 128,
+// k = 8 for Q4_0 nibbles), computed once per activation vector and shared by all RW rows.
+// Q4_0's 64 nibbles of a block pair become [A lo | B lo | A hi | B hi] (128-bit lanes); the
+// activation vector is permuted to match instead (once per pair, not per weight row), so the
+// int32 lanes are [A x4 | B x4 | A x4 | B x4]. Q8_0 lanes are [A x8 | B x8].
+template <bool Q8>
+struct Q32 {
+  static constexpr size_t BB = Q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+  static constexpr size_t G = Q8 ? 4 : 8;
+  // Lane -> block-of-the-pair index for pair j of a group.
+  static __m512i pair_index(int j) {
+    const int a = 2 * j, b = 2 * j + 1;
+    if constexpr (Q8) {
+      return _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
+    } else {
+      return _mm512_set_epi32(b, b, b, b, a, a, a, a, b, b, b, b, a, a, a, a);
+    }
+  }
+  // The G scale words of a group starting at p (word k * BB / 2 for block k).
+  static __m512i scale_words_index() {
+    alignas(64) int16_t idx[32] = {};
+    for (size_t k = 0; k < G; ++k) idx[k] = static_cast<int16_t>(k * BB / 2);
+    return _mm512_load_si512(idx);
+  }
+  // Weights of blocks A (at p) and B (at p + BB) as the unsigned operand.
+  static __m512i weights(const uint8_t* p) {
+    if constexpr (Q8) {
+      const __m512i v = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + BB + 2)), 1);
+      return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
+    } else {
+      const __m256i v = _mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2))),
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + BB + 2)), 1);  // [A | B]
+      const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+      return _mm512_and_si512(z, _mm512_set1_epi8(15));  // [A lo | B lo | A hi | B hi]
+    }
+  }
+  static __m512i activations(const int8_t* q) {
+    const __m512i v = _mm512_loadu_si512(q);
+    if constexpr (Q8) {
+      return v;
+    } else {
+      return _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));  // [A 0-15 | B 0-15 | A 16-31 | B 16-31]
+    }
+  }
+  static __m512i offset_bytes() { return _mm512_set1_epi8(Q8 ? static_cast<char>(0x80) : 8); }
+  // One block (tail): weights as 32 unsigned bytes in natural order.
+  static __m256i weights1(const uint8_t* p) {
+    if constexpr (Q8) {
+      return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)),
+                              _mm256_set1_epi8(static_cast<char>(0x80)));
+    } else {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+      const __m128i m = _mm_set1_epi8(15);
+      return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)),
+                                     _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
+    }
+  }
+};
+
 template <bool Q8, int RW, int RX>
 void tile_q32(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t cols, float* y, size_t ldy) {
-  constexpr size_t BB = Q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+  using K = Q32<Q8>;
+  constexpr size_t BB = K::BB, G = K::G;
   const Act<RX> x(xq, cols);
   __m512 acc[RW][RX];
   for (int a = 0; a < RW; ++a)
     for (int b = 0; b < RX; ++b) acc[a][b] = _mm512_setzero_ps();
   const __m512i zero = _mm512_setzero_si512();
-  const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i k08 = _mm512_set1_epi8(8);
-  const __m512i lo4 = _mm512_set1_epi8(15);
+  const __m512i koff = K::offset_bytes();
+  const __m512i widx = K::scale_words_index();
   const size_t nb = cols / kQK;
   size_t blk = 0;
-  // One step: weights wv[a] (64 or 32 elements), their scales, activations and their scales.
-  auto step = [&](const __m512i (&wv)[RW], const __m512 (&ws)[RW], const __m512i (&xv)[RX], const __m512 (&xs)[RX]) {
-    __m512i init_w[RW];
-    if constexpr (Q8) {
-      for (int a = 0; a < RW; ++a) init_w[a] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k80, wv[a]));
-    }
+  for (; blk + G <= nb; blk += G) {
+    __m512 wd[RW];  // the group's G weight scales (times the activation scale when RX == 1)
+    __m512 xd[RX];
     for (int b = 0; b < RX; ++b) {
-      __m512i xu, init_x = zero;
       if constexpr (Q8) {
-        xu = _mm512_xor_si512(xv[b], k80);
+        xd[b] = _mm512_zextps128_ps512(_mm_loadu_ps(x.d[b] + blk));
       } else {
-        init_x = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k08, xv[b]));
+        xd[b] = _mm512_zextps256_ps512(_mm256_loadu_ps(x.d[b] + blk));
+      }
+    }
+    for (int a = 0; a < RW; ++a) {
+      const uint8_t* p = w + static_cast<size_t>(a) * w_row + blk * BB;
+      // The next tile's rows start RW rows further: fetch them while this one computes.
+      _mm_prefetch(reinterpret_cast<const char*>(p + RW * w_row), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p + RW * w_row + 64), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p + RW * w_row + 128), _MM_HINT_T0);
+      const __m512i words = _mm512_permutex2var_epi16(_mm512_loadu_si512(p), widx, _mm512_loadu_si512(p + 64));
+      wd[a] = _mm512_zextps256_ps512(_mm256_cvtph_ps(_mm512_castsi512_si128(words)));
+      if constexpr (RX == 1) wd[a] = _mm512_mul_ps(wd[a], xd[0]);
+    }
+    for (int j = 0; j < static_cast<int>(G / 2); ++j) {
+      const __m512i pidx = K::pair_index(j);
+      const size_t e = (blk + 2 * static_cast<size_t>(j)) * kQK;
+      __m512i xv[RX], init[RX];
+      __m512 xs[RX];
+      for (int b = 0; b < RX; ++b) {
+        xv[b] = K::activations(x.q[b] + e);
+        init[b] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, koff, xv[b]));
+        if constexpr (RX > 1) xs[b] = _mm512_permutexvar_ps(pidx, xd[b]);
       }
       for (int a = 0; a < RW; ++a) {
-        __m512i s;
-        if constexpr (Q8) {
-          s = _mm512_dpbusd_epi32(init_w[a], xu, wv[a]);
-        } else {
-          s = _mm512_dpbusd_epi32(init_x, wv[a], xv[b]);
+        const __m512i wv = K::weights(w + static_cast<size_t>(a) * w_row + blk * BB + 2 * static_cast<size_t>(j) * BB);
+        const __m512 ws = _mm512_permutexvar_ps(pidx, wd[a]);
+        for (int b = 0; b < RX; ++b) {
+          const __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init[b], wv, xv[b]));
+          if constexpr (RX == 1) {
+            acc[a][b] = _mm512_fmadd_ps(s, ws, acc[a][b]);
+          } else {
+            acc[a][b] = _mm512_fmadd_ps(_mm512_mul_ps(s, xs[b]), ws, acc[a][b]);
+          }
         }
-        acc[a][b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), xs[b]), ws[a], acc[a][b]);
       }
     }
-  };
-  for (; blk + 2 <= nb; blk += 2) {
-    __m512i wv[RW];
-    __m512 ws[RW];
-    for (int a = 0; a < RW; ++a) {
-      const uint8_t* p = w + static_cast<size_t>(a) * w_row + blk * BB;
-      // The next tile's rows start RW rows further: fetch them while this one computes (short
-      // rows of 4-bit blocks end before the hardware prefetcher has ramped up).
-      _mm_prefetch(reinterpret_cast<const char*>(p + RW * w_row), _MM_HINT_T0);
-      ws[a] = pair_from_values(half(p), half(p + BB));
-      if constexpr (Q8) {
-        const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
-        const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + BB + 2));
-        wv[a] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-      } else {
-        const __m256i v = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + BB + 2)), 1);  // [A | B]
-        __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-        z = _mm512_and_si512(z, lo4);                               // [A lo | B lo | A hi | B hi]
-        wv[a] = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));  // [A lo | A hi | B lo | B hi]
-      }
-    }
-    __m512i xv[RX];
-    __m512 xs[RX];
-    for (int b = 0; b < RX; ++b) {
-      xv[b] = _mm512_loadu_si512(x.q[b] + blk * kQK);
-      xs[b] = pair_from_floats(x.d[b] + blk);
-    }
-    step(wv, ws, xv, xs);
   }
-  if (blk < nb) {  // odd block count: one block in the low half, zeros above
-    __m512i wv[RW];
-    __m512 ws[RW];
+  for (; blk < nb; ++blk) {  // fewer than G blocks left: one at a time, in the low 256 bits
+    __m256i xv[RX], init[RX];
+    for (int b = 0; b < RX; ++b) {
+      xv[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q[b] + blk * kQK));
+      init[b] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                 _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm512_castsi512_si256(koff), xv[b]));
+    }
     for (int a = 0; a < RW; ++a) {
       const uint8_t* p = w + static_cast<size_t>(a) * w_row + blk * BB;
-      ws[a] = _mm512_set1_ps(half(p));
-      if constexpr (Q8) {
-        wv[a] = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)));
-      } else {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-        const __m128i m = _mm_set1_epi8(15);
-        const __m256i lohi = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)),
-                                                     _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
-        wv[a] = _mm512_zextsi256_si512(lohi);
+      const __m256i wv = K::weights1(p);
+      const float dw = half(p);
+      for (int b = 0; b < RX; ++b) {
+        const __m256 s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init[b], wv, xv[b]));
+        acc[a][b] = _mm512_fmadd_ps(_mm512_zextps256_ps512(s), _mm512_set1_ps(dw * x.d[b][blk]), acc[a][b]);
       }
     }
-    __m512i xv[RX];
-    __m512 xs[RX];
-    for (int b = 0; b < RX; ++b) {
-      xv[b] = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q[b] + blk * kQK)));
-      xs[b] = _mm512_set1_ps(x.d[b][blk]);
-    }
-    step(wv, ws, xv, xs);
   }
   store<RW, RX>(acc, y, ldy);
 }
@@ -232,6 +278,54 @@ void tile_q4k(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t cols, fl
   store<RW, RX>(acc, y, ldy);
 }
 
+// Output rows in tiles of RW = 8 weight rows for up to 2 activation rows (the matvec of decode:
+// 8 independent weight streams, one activation vector), 4 otherwise; remainders with 4 and 1.
+// Activation rows in groups of 4 (remainder 1..3) within chunks whose quantized copy stays in L2
+// while the thread's slice of W streams once per chunk.
+template <typename Tile>
+void walk_rows(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t n, size_t cols, float* y, size_t ldy,
+               size_t r_begin, size_t r_end, Tile&& tile) {
+  const size_t x_row = actq8::row_bytes(cols);
+  const size_t chunk = std::max<size_t>(4, (size_t(256) << 10) / x_row / 4 * 4);
+  for (size_t i0 = 0; i0 < n; i0 += chunk) {
+    const size_t i1 = std::min(n, i0 + chunk);
+    auto group = [&]<int RX>(size_t i) {
+      constexpr int BIG = RX <= 2 ? 8 : 4;
+      const uint8_t* xr = xq + i * x_row;
+      float* yr = y + i * ldy;
+      size_t r = r_begin;
+      for (; r + BIG <= r_end; r += BIG) tile.template operator()<BIG, RX>(w + r * w_row, xr, yr + r);
+      if constexpr (BIG > 4) {
+        for (; r + 4 <= r_end; r += 4) tile.template operator()<4, RX>(w + r * w_row, xr, yr + r);
+      }
+      for (; r < r_end; ++r) tile.template operator()<1, RX>(w + r * w_row, xr, yr + r);
+    };
+    if (i1 - i0 <= 2) {  // decode: one pass over the rows with all activation rows
+      if (i1 - i0 == 2) {
+        group.template operator()<2>(i0);
+      } else {
+        group.template operator()<1>(i0);
+      }
+      continue;
+    }
+    // Larger batches: per row tile, every activation group of the chunk (the tile's weights stay in L1).
+    auto tile_rows = [&]<int RW>(size_t r) {
+      size_t i = i0;
+      const uint8_t* wr = w + r * w_row;
+      for (; i + 4 <= i1; i += 4) tile.template operator()<RW, 4>(wr, xq + i * x_row, y + i * ldy + r);
+      switch (i1 - i) {
+        case 3: tile.template operator()<RW, 3>(wr, xq + i * x_row, y + i * ldy + r); break;
+        case 2: tile.template operator()<RW, 2>(wr, xq + i * x_row, y + i * ldy + r); break;
+        case 1: tile.template operator()<RW, 1>(wr, xq + i * x_row, y + i * ldy + r); break;
+        default: break;
+      }
+    };
+    size_t r = r_begin;
+    for (; r + 4 <= r_end; r += 4) tile_rows.template operator()<4>(r);
+    for (; r < r_end; ++r) tile_rows.template operator()<1>(r);
+  }
+}
+
 template <DType T>
 void matmul_quant(const void* w, const void* xq, size_t n, size_t cols, float* y, size_t ldy, size_t r_begin,
                   size_t r_end) {
@@ -243,7 +337,8 @@ void matmul_quant(const void* w, const void* xq, size_t n, size_t cols, float* y
       tile_q32<T == DType::q8_0, RW, RX>(wr, w_row, xr, cols, yr, ldy);
     }
   };
-  quant_matmul_rows(w, w_row, xq, n, cols, y, ldy, r_begin, r_end, tile);
+  walk_rows(static_cast<const uint8_t*>(w), w_row, static_cast<const uint8_t*>(xq), n, cols, y, ldy, r_begin, r_end,
+            tile);
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 //                                    BENCH_HOT=1 keeps one cache-resident copy: compute bound)
 //
 // For 2048x2048 and 4096x2048 weights in bf16 / q8_0 / q4_0 / q4_k, times CpuBackend::matmul
-// (activation quantization included) for n = 1 (matvec) and n = 16 rows, cycling through enough
+// (activation quantization included) for n = 1 (matvec) and n = 16 rows (BENCH_N=1,4,64,256 and
+// BENCH_DTYPES=q4_0,bf16 choose), after one line with a plain sequential read's speed, cycling through enough
 // copies of the matrix (>= 128 MiB) that the weights stream from DRAM rather than the L3, and
 // prints GB/s of weight bytes. Not a test: numbers depend on the machine and its load.
 #include "cpu/cpu_backend.h"
@@ -13,13 +14,24 @@
 #include <zaya/dtype.h>
 #include <zaya/quant.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
+#include <string_view>
 #include <vector>
 
 using namespace zaya;
+
+namespace {
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   std::vector<int> thread_counts;
@@ -28,13 +40,40 @@ int main(int argc, char** argv) {
   cpu::CpuBackend backend;
   const bool hot = std::getenv("BENCH_HOT") != nullptr;  // one copy: cache-resident weights
   std::printf("kernels: %s\n", cpu::kernels().isa);
-  std::printf("%-10s %-6s %-4s %-8s %10s %10s\n", "shape", "dtype", "n", "threads", "us/call", "GB/s");
+  std::printf("%-10s %-6s %-4s %-8s %10s %10s %10s\n", "shape", "dtype", "n", "threads", "us/call", "GB/s", "GFLOP/s");
+  // BENCH_N=1,4,64 picks the batch sizes (default 1,16); BENCH_DTYPES=q4_0,bf16 the formats.
+  std::vector<size_t> ns;
+  if (const char* e = std::getenv("BENCH_N"); e && *e) {
+    for (const char* p = e; *p;) {
+      ns.push_back(std::strtoul(p, const_cast<char**>(&p), 10));
+      if (*p == ',') ++p;
+    }
+  } else {
+    ns = {1, 16};
+  }
+  const std::string only = std::getenv("BENCH_DTYPES") ? std::getenv("BENCH_DTYPES") : "";
   std::mt19937 rng(1);
+  {  // Reference: one thread summing 128 MiB of floats (a plain sequential read).
+    std::vector<float> big((size_t(128) << 20) / sizeof(float), 1.0f);
+    volatile float sink = cpu::kernels().stream_sum(big.data(), big.size());
+    auto t0 = std::chrono::steady_clock::now();
+    int reps = 0;
+    double secs = 0;
+    while (secs < 0.3) {
+      sink = sink + cpu::kernels().stream_sum(big.data(), big.size());
+      ++reps;
+      secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    std::printf("stream_sum (1 thread): %.2f GB/s\n", double(big.size() * sizeof(float)) * reps / secs / 1e9);
+  }
   std::normal_distribution<float> g(0.0f, 0.02f);
   for (auto [rows, cols] : {std::pair<size_t, size_t>{2048, 2048}, {4096, 2048}}) {
     std::vector<float> w(rows * cols);
     for (auto& v : w) v = g(rng);
     for (DType t : {DType::bf16, DType::q8_0, DType::q4_0, DType::q4_k}) {
+      if (!only.empty() && only.find(std::string(dtype_name(t))) == std::string::npos &&
+          only.find(lower(dtype_name(t))) == std::string::npos)
+        continue;
       const size_t row_bytes = t == DType::bf16 ? 2 * cols : dtype_row_bytes(t, cols);
       const size_t bytes = rows * row_bytes;
       std::vector<uint8_t> one(bytes);
@@ -48,7 +87,7 @@ int main(int argc, char** argv) {
       }
       const size_t copies = hot ? 1 : std::max<size_t>(1, (size_t(128) << 20) / bytes + 1);
       std::vector<std::vector<uint8_t>> mats(copies, one);
-      for (size_t n : {size_t(1), size_t(16)}) {
+      for (size_t n : ns) {
         std::vector<float> x(n * cols), y(n * rows);
         for (auto& v : x) v = g(rng) * 50.0f;
         for (int threads : thread_counts) {
@@ -65,8 +104,9 @@ int main(int argc, char** argv) {
             run(calls++);
             secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           }
-          std::printf("%4zux%-5zu %-6s %-4zu %-8d %10.1f %10.2f\n", rows, cols, std::string(dtype_name(t)).c_str(), n,
-                      threads, 1e6 * secs / double(calls), double(bytes) * double(calls) / secs / 1e9);
+          const double us = 1e6 * secs / double(calls);
+          std::printf("%4zux%-5zu %-6s %-4zu %-8d %10.1f %10.2f %10.1f\n", rows, cols, std::string(dtype_name(t)).c_str(),
+                      n, threads, us, double(bytes) / us / 1e3, 2.0 * double(rows * cols * n) / us / 1e3);
           std::fflush(stdout);
         }
       }
