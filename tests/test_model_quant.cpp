@@ -351,3 +351,96 @@ TEST_CASE("CpuBackend::matmul on quantized weights (threads split whole tiles)")
     }
   }
 }
+
+TEST_CASE("R8 layout: repack_r8 / unpack_r8 round trip, remainder rows untouched, bad types rejected") {
+  std::mt19937 rng(5);
+  for (DType t : {DType::q8_0, DType::q4_0}) {
+    for (size_t rows : {1, 8, 13, 16, 23}) {
+      const size_t cols = 96;
+      auto wq = quantize_matrix(t, gaussian(rows * cols, rng), rows, cols);
+      std::vector<uint8_t> packed(wq.size(), 0xEE), back(wq.size(), 0xEE);
+      repack_r8(t, wq.data(), rows, cols, packed.data());
+      unpack_r8(t, packed.data(), rows, cols, back.data());
+      CHECK(back == wq);
+      const size_t rb = dtype_row_bytes(t, cols), rows8 = rows / 8 * 8;
+      CHECK(std::equal(wq.begin() + long(rows8 * rb), wq.end(), packed.begin() + long(rows8 * rb)));
+      if (rows8 > 0) {  // group 0, block 1: row 3's scale and codes
+        const size_t bb = dtype_block_bytes(t);
+        CHECK(std::memcmp(packed.data() + 8 * bb + 2 * 3, wq.data() + 3 * rb + bb, 2) == 0);
+        CHECK(std::memcmp(packed.data() + 8 * bb + 16 + 3 * (bb - 2), wq.data() + 3 * rb + bb + 2, bb - 2) == 0);
+      }
+    }
+  }
+  std::vector<uint8_t> buf(4096);
+  CHECK_THROWS_AS(repack_r8(DType::q4_k, buf.data(), 8, 256, buf.data() + 2048), zaya::Error);
+  CHECK_THROWS_AS(repack_r8(DType::q4_0, buf.data(), 8, 48, buf.data() + 2048), zaya::Error);
+  CHECK(!r8_supported(DType::bf16));
+}
+
+TEST_CASE("R8 matmul kernels match the integer-exact reference on every row range") {
+  std::mt19937 rng(13);
+  for (const auto* k : runnable_tables()) {
+    CAPTURE(k->isa);
+    for (DType t : {DType::q8_0, DType::q4_0}) {
+      CAPTURE(dtype_name(t));
+      const auto fn = t == DType::q8_0 ? k->matmul_q8_0_r8 : k->matmul_q4_0_r8;
+      REQUIRE(static_cast<bool>(fn));
+      for (size_t cols : {32, 96, 256}) {
+        for (size_t rows : {3, 8, 13, 24, 29}) {
+          auto wq = quantize_matrix(t, gaussian(rows * cols, rng), rows, cols);
+          std::vector<uint8_t> packed(wq.size());
+          repack_r8(t, wq.data(), rows, cols, packed.data());
+          const size_t rb = dtype_row_bytes(t, cols);
+          for (size_t n : {1, 2, 3, 4, 5, 9}) {
+            const size_t xr = actq8::row_bytes(cols);
+            auto x = gaussian(n * cols, rng);
+            std::vector<uint8_t> xq(n * xr);
+            k->quantize_activations(x.data(), cols, n, cols, xq.data());
+            const std::pair<size_t, size_t> ranges[] = {{0, rows}, {1, rows - 1}, {rows / 2, rows}, {0, rows / 3}};
+            for (auto [r0, r1] : ranges) {
+              CAPTURE(cols); CAPTURE(rows); CAPTURE(n); CAPTURE(r0); CAPTURE(r1);
+              const size_t ldy = rows + 3;
+              std::vector<float> y(n * ldy, NAN);
+              fn(packed.data(), rows, xq.data(), n, cols, y.data(), ldy, r0, r1);
+              for (size_t i = 0; i < n; ++i) {
+                for (size_t r = 0; r < ldy; ++r) {
+                  CAPTURE(i); CAPTURE(r);
+                  const float got = y[i * ldy + r];
+                  if (r < r0 || r >= r1) {
+                    REQUIRE(std::isnan(got));
+                    continue;
+                  }
+                  const Exact e = exact_dot(t, wq.data() + r * rb, xq.data() + i * xr, cols);
+                  REQUIRE(std::fabs(got - e.value) <= 1e-5 * e.magnitude + 1e-6);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("CpuBackend::matmul_r8 equals CpuBackend::matmul on the ggml rows") {
+  std::mt19937 rng(17);
+  cpu::CpuBackend backend;
+  Workspace ws(2);
+  for (DType t : {DType::q8_0, DType::q4_0}) {
+    const size_t rows = 77, cols = 512;
+    auto wq = quantize_matrix(t, gaussian(rows * cols, rng), rows, cols);
+    std::vector<uint8_t> packed(wq.size());
+    repack_r8(t, wq.data(), rows, cols, packed.data());
+    for (size_t n : {1, 3, 16}) {
+      auto x = gaussian(n * cols, rng);
+      std::vector<float> y(n * rows, NAN), yr(n * rows, NAN);
+      backend.matmul(ws, WeightMatrix{t, wq.data(), int64_t(rows), int64_t(cols)}, x.data(), cols, n, y.data(), rows);
+      backend.matmul_r8(ws, WeightMatrix{t, packed.data(), int64_t(rows), int64_t(cols)}, x.data(), cols, n, yr.data(),
+                        rows);
+      for (size_t i = 0; i < y.size(); ++i) {
+        CAPTURE(dtype_name(t)); CAPTURE(n); CAPTURE(i);
+        REQUIRE(std::fabs(y[i] - yr[i]) <= 1e-5f * (std::fabs(y[i]) + 1.0f));
+      }
+    }
+  }
+}

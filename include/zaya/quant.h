@@ -84,6 +84,19 @@ void quantize_row(DType t, const float* x, size_t n, void* out);
 // Expands n elements of a quantized row back to floats.
 void dequantize_row(DType t, const void* in, size_t n, float* out);
 
+// ---- row-interleaved layout (R8) for the decode kernels ----------------------------------------
+// Same bytes, reordered so a matvec reads one linear stream and every vector lane belongs to one
+// output row. Rows [0, rows8) with rows8 = rows / 8 * 8 form groups of 8; group g occupies the
+// same 8 * row_bytes bytes as its 8 ggml rows, block b of the group at b * 8 * block_bytes:
+//   Q4_0: f16 d[8] (row 0..7), then uint8 qs[8][16]     (144 bytes per block index)
+//   Q8_0: f16 d[8],            then int8  qs[8][32]     (272 bytes per block index)
+// The rows past rows8 keep the ggml layout (at the same offsets). Only Q4_0 and Q8_0 have an R8
+// layout (r8_supported); both calls throw zaya::Error(invalid_argument) for other types or a cols
+// that is not whole blocks. dst and src must not overlap.
+bool r8_supported(DType t) noexcept;
+void repack_r8(DType t, const void* src, size_t rows, size_t cols, void* dst);
+void unpack_r8(DType t, const void* src, size_t rows, size_t cols, void* dst);
+
 // ---- activation blocks (ActQ8) ------------------------------------------------------------------
 namespace actq8 {
 // Bytes of one quantized activation row of `cols` elements (a multiple of 32), 64-byte multiple.

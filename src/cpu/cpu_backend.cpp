@@ -71,6 +71,31 @@ void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, si
   }
 }
 
+void CpuBackend::matmul_r8(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
+                           size_t ldy) const {
+  if (n == 0 || w.rows == 0) return;
+  if (!r8_supported(w.dtype)) fail(ErrorCode::internal, "cpu backend: no R8 layout for {}", dtype_name(w.dtype));
+  const auto& k = kernels();
+  const size_t rows = static_cast<size_t>(w.rows);
+  const size_t cols = static_cast<size_t>(w.cols);
+  if (cols % kQK != 0) fail(ErrorCode::internal, "cpu backend: {} matrix with {} columns (not whole blocks)", dtype_name(w.dtype), cols);
+  const size_t x_row = actq8::row_bytes(cols);
+  ws.activations.resize((n * x_row + sizeof(float) - 1) / sizeof(float));
+  auto* xq = reinterpret_cast<uint8_t*>(ws.activations.data());
+  if (n >= 8) {
+    ws.pool.parallel_for(n, [&](size_t i0, size_t i1) {
+      k.quantize_activations(x + i0 * ldx, ldx, i1 - i0, cols, xq + i0 * x_row);
+    }, 4);
+  } else {
+    k.quantize_activations(x, ldx, n, cols, xq);
+  }
+  const auto fn = w.dtype == DType::q8_0 ? k.matmul_q8_0_r8 : k.matmul_q4_0_r8;
+  // Split in whole 8-row groups.
+  ws.pool.parallel_for((rows + 7) / 8, [&](size_t g0, size_t g1) {
+    fn(w.data, rows, xq, n, cols, y, ldy, 8 * g0, std::min(rows, 8 * g1));
+  }, 2);
+}
+
 void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const {
   const auto& k = kernels();
   const size_t heads = static_cast<size_t>(shape.q_heads);

@@ -341,6 +341,142 @@ void matmul_quant(const void* w, const void* xq, size_t n, size_t cols, float* y
             tile);
 }
 
+// ---- R8 layout (zaya/quant.h): 8 rows interleaved per block index --------------------------
+// One linear weight stream; each vector lane belongs to one output row, so a block needs no
+// shuffles of weight bytes and one cvtph2ps + 2 (Q4_0) or 4 (Q8_0) permutes give every row's
+// scale. Q4_0: a zmm holds 4 rows x 16 code bytes; the activation block's bytes 0-15 (low
+// nibbles) and 16-31 (high nibbles) are broadcast to the four 128-bit lanes, so int32 lanes
+// 4r..4r+3 are row r's partial sums. Q8_0: a zmm holds 2 rows x 32 codes (flipped to unsigned),
+// the activation block broadcast to both 256-bit halves. Lanes start at -k * sum(x) as above.
+constexpr size_t kR8Prefetch = 2048;  // bytes ahead in the weight stream
+
+template <int RX>
+void group_q4_0_r8(const uint8_t* gp, size_t nb, const Act<RX>& x, float (&out)[RX][8]) {
+  __m512 acc[2][RX];
+  for (int h = 0; h < 2; ++h)
+    for (int b = 0; b < RX; ++b) acc[h][b] = _mm512_setzero_ps();
+  const __m512i zero = _mm512_setzero_si512(), lo4 = _mm512_set1_epi8(15), k8 = _mm512_set1_epi8(8);
+  const __m512i i0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(4));
+  for (size_t blk = 0; blk < nb; ++blk) {
+    const uint8_t* p = gp + blk * 8 * sizeof(BlockQ4_0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + kR8Prefetch), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + kR8Prefetch + 64), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + kR8Prefetch + 128), _MM_HINT_T0);
+    __m512 dw = _mm512_zextps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+    const __m512i q0 = _mm512_loadu_si512(p + 16), q1 = _mm512_loadu_si512(p + 80);
+    const __m512i l0 = _mm512_and_si512(q0, lo4), h0 = _mm512_and_si512(_mm512_srli_epi16(q0, 4), lo4);
+    const __m512i l1 = _mm512_and_si512(q1, lo4), h1 = _mm512_and_si512(_mm512_srli_epi16(q1, 4), lo4);
+    if constexpr (RX == 1) dw = _mm512_mul_ps(dw, _mm512_set1_ps(x.d[0][blk]));
+    const __m512 ws0 = _mm512_permutexvar_ps(i0, dw), ws1 = _mm512_permutexvar_ps(i1, dw);
+    for (int b = 0; b < RX; ++b) {
+      const int8_t* xb = x.q[b] + blk * kQK;
+      const __m512i xl = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb)));
+      const __m512i xh = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + 16)));
+      const __m512i init = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, k8, xl), k8, xh));
+      const __m512 s0 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(init, l0, xl), h0, xh));
+      const __m512 s1 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(init, l1, xl), h1, xh));
+      if constexpr (RX == 1) {
+        acc[0][b] = _mm512_fmadd_ps(s0, ws0, acc[0][b]);
+        acc[1][b] = _mm512_fmadd_ps(s1, ws1, acc[1][b]);
+      } else {
+        const __m512 dx = _mm512_set1_ps(x.d[b][blk]);
+        acc[0][b] = _mm512_fmadd_ps(_mm512_mul_ps(s0, dx), ws0, acc[0][b]);
+        acc[1][b] = _mm512_fmadd_ps(_mm512_mul_ps(s1, dx), ws1, acc[1][b]);
+      }
+    }
+  }
+  for (int b = 0; b < RX; ++b)
+    for (int h = 0; h < 2; ++h) {
+      alignas(64) float t[16];
+      _mm512_store_ps(t, acc[h][b]);
+      for (int r = 0; r < 4; ++r) out[b][4 * h + r] = (t[4 * r] + t[4 * r + 1]) + (t[4 * r + 2] + t[4 * r + 3]);
+    }
+}
+
+template <int RX>
+void group_q8_0_r8(const uint8_t* gp, size_t nb, const Act<RX>& x, float (&out)[RX][8]) {
+  __m512 acc[4][RX];
+  for (int h = 0; h < 4; ++h)
+    for (int b = 0; b < RX; ++b) acc[h][b] = _mm512_setzero_ps();
+  const __m512i zero = _mm512_setzero_si512(), k80 = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512i idx[4];
+  for (int h = 0; h < 4; ++h)
+    idx[h] = _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(2 * h), _mm512_set1_epi32(2 * h + 1));
+  for (size_t blk = 0; blk < nb; ++blk) {
+    const uint8_t* p = gp + blk * 8 * sizeof(BlockQ8_0);
+    for (int l = 0; l < 5; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(p + kR8Prefetch + 64 * static_cast<size_t>(l)), _MM_HINT_T0);
+    __m512 dw = _mm512_zextps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+    if constexpr (RX == 1) dw = _mm512_mul_ps(dw, _mm512_set1_ps(x.d[0][blk]));
+    __m512i wv[4];
+    __m512 ws[4];
+    for (int h = 0; h < 4; ++h) {
+      wv[h] = _mm512_xor_si512(_mm512_loadu_si512(p + 16 + 64 * h), k80);
+      ws[h] = _mm512_permutexvar_ps(idx[h], dw);
+    }
+    for (int b = 0; b < RX; ++b) {
+      const __m512i xb =
+          _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q[b] + blk * kQK)));
+      const __m512i init = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k80, xb));
+      if constexpr (RX == 1) {
+        for (int h = 0; h < 4; ++h)
+          acc[h][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init, wv[h], xb)), ws[h], acc[h][b]);
+      } else {
+        const __m512 dx = _mm512_set1_ps(x.d[b][blk]);
+        for (int h = 0; h < 4; ++h)
+          acc[h][b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init, wv[h], xb)), dx),
+                                      ws[h], acc[h][b]);
+      }
+    }
+  }
+  for (int b = 0; b < RX; ++b)
+    for (int h = 0; h < 4; ++h) {
+      out[b][2 * h] = hsum(_mm512_maskz_mov_ps(0x00FF, acc[h][b]));
+      out[b][2 * h + 1] = hsum(_mm512_maskz_mov_ps(0xFF00, acc[h][b]));
+    }
+}
+
+template <DType T>
+void matmul_quant_r8(const void* w, size_t rows, const void* xq, size_t n, size_t cols, float* y, size_t ldy,
+                     size_t r_begin, size_t r_end) {
+  const size_t nb = cols / kQK;
+  const size_t w_row = nb * dtype_block_bytes(T);
+  const size_t rows8 = rows / 8 * 8;
+  const size_t x_row = actq8::row_bytes(cols);
+  const size_t chunk = std::max<size_t>(4, (size_t(256) << 10) / x_row / 4 * 4);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* xb = static_cast<const uint8_t*>(xq);
+  const size_t g_end = std::min(r_end, rows8);
+  for (size_t i0 = 0; i0 < n; i0 += chunk) {
+    const size_t i1 = std::min(n, i0 + chunk);
+    for (size_t g = r_begin / 8 * 8; g < g_end; g += 8) {
+      const uint8_t* gp = wb + g * w_row;
+      const size_t lo = std::max(g, r_begin), hi = std::min(g + 8, r_end);
+      auto run = [&]<int RX>(size_t i) {
+        const Act<RX> x(xb + i * x_row, cols);
+        float out[RX][8];
+        if constexpr (T == DType::q4_0) {
+          group_q4_0_r8<RX>(gp, nb, x, out);
+        } else {
+          group_q8_0_r8<RX>(gp, nb, x, out);
+        }
+        for (int b = 0; b < RX; ++b)
+          for (size_t r = lo; r < hi; ++r) y[(i + static_cast<size_t>(b)) * ldy + r] = out[b][r - g];
+      };
+      size_t i = i0;
+      for (; i + 4 <= i1; i += 4) run.template operator()<4>(i);
+      switch (i1 - i) {
+        case 3: run.template operator()<3>(i); break;
+        case 2: run.template operator()<2>(i); break;
+        case 1: run.template operator()<1>(i); break;
+        default: break;
+      }
+    }
+  }
+  if (r_end > rows8) matmul_quant<T>(w, xq, n, cols, y, ldy, std::max(r_begin, rows8), r_end);
+}
+
 }  // namespace
 
 const KernelTable& kernels_avx512vnni() {
@@ -350,6 +486,8 @@ const KernelTable& kernels_avx512vnni() {
     t.matmul_q8_0 = &matmul_quant<DType::q8_0>;
     t.matmul_q4_0 = &matmul_quant<DType::q4_0>;
     t.matmul_q4_k = &matmul_quant<DType::q4_k>;
+    t.matmul_q8_0_r8 = &matmul_quant_r8<DType::q8_0>;
+    t.matmul_q4_0_r8 = &matmul_quant_r8<DType::q4_0>;
     return t;
   }();
   return table;

@@ -224,6 +224,40 @@ void dequantize_row(DType t, const void* in, size_t n, float* out) {
   }
 }
 
+bool r8_supported(DType t) noexcept { return t == DType::q4_0 || t == DType::q8_0; }
+
+namespace {
+// to_r8: ggml -> R8, else R8 -> ggml.
+void r8_copy(DType t, const void* src, size_t rows, size_t cols, void* dst, bool to_r8) {
+  if (!r8_supported(t)) fail(ErrorCode::invalid_argument, "R8 layout: {} has none", dtype_name(t));
+  check_row(t, cols, "R8 layout");
+  const size_t bb = dtype_block_bytes(t), nb = cols / kQK, row = nb * bb, codes = bb - 2;
+  const auto* in = static_cast<const uint8_t*>(src);
+  auto* out = static_cast<uint8_t*>(dst);
+  const size_t rows8 = rows / 8 * 8;
+  for (size_t g = 0; g < rows8; g += 8) {
+    const size_t base = g * row;
+    for (size_t b = 0; b < nb; ++b) {
+      const size_t packed = base + b * 8 * bb;  // d[8] then qs[8][codes]
+      for (size_t r = 0; r < 8; ++r) {
+        const size_t plain = base + r * row + b * bb;  // d then qs[codes]
+        if (to_r8) {
+          std::memcpy(out + packed + 2 * r, in + plain, 2);
+          std::memcpy(out + packed + 16 + r * codes, in + plain + 2, codes);
+        } else {
+          std::memcpy(out + plain, in + packed + 2 * r, 2);
+          std::memcpy(out + plain + 2, in + packed + 16 + r * codes, codes);
+        }
+      }
+    }
+  }
+  std::memcpy(out + rows8 * row, in + rows8 * row, (rows - rows8) * row);
+}
+}  // namespace
+
+void repack_r8(DType t, const void* src, size_t rows, size_t cols, void* dst) { r8_copy(t, src, rows, cols, dst, true); }
+void unpack_r8(DType t, const void* src, size_t rows, size_t cols, void* dst) { r8_copy(t, src, rows, cols, dst, false); }
+
 void quantize_activation_row(const float* x, size_t cols, void* out) noexcept {
   const size_t nb = cols / kQK;
   auto* qs = static_cast<int8_t*>(out);

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   cpu::CpuBackend backend;
   const bool hot = std::getenv("BENCH_HOT") != nullptr;  // one copy: cache-resident weights
   std::printf("kernels: %s\n", cpu::kernels().isa);
-  std::printf("%-10s %-6s %-4s %-8s %10s %10s %10s\n", "shape", "dtype", "n", "threads", "us/call", "GB/s", "GFLOP/s");
+  std::printf("%-10s %-7s %-4s %-8s %10s %10s %10s\n", "shape", "dtype", "n", "threads", "us/call", "GB/s", "GFLOP/s");
   // BENCH_N=1,4,64 picks the batch sizes (default 1,16); BENCH_DTYPES=q4_0,bf16 the formats.
   std::vector<size_t> ns;
   if (const char* e = std::getenv("BENCH_N"); e && *e) {
@@ -87,27 +87,41 @@ int main(int argc, char** argv) {
       }
       const size_t copies = hot ? 1 : std::max<size_t>(1, (size_t(128) << 20) / bytes + 1);
       std::vector<std::vector<uint8_t>> mats(copies, one);
-      for (size_t n : ns) {
-        std::vector<float> x(n * cols), y(n * rows);
-        for (auto& v : x) v = g(rng) * 50.0f;
-        for (int threads : thread_counts) {
-          Workspace ws(threads);
-          auto run = [&](size_t i) {
-            WeightMatrix m{t, mats[i % copies].data(), int64_t(rows), int64_t(cols)};
-            backend.matmul(ws, m, x.data(), cols, n, y.data(), rows);
-          };
-          for (size_t i = 0; i < copies; ++i) run(i);  // warm up (page in every copy)
-          size_t calls = 0;
-          auto t0 = std::chrono::steady_clock::now();
-          double secs = 0;
-          while (secs < 0.4 || calls < 2 * copies) {
-            run(calls++);
-            secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      // Q8_0 / Q4_0 also in the R8 layout (CpuBackend::matmul_r8).
+      for (bool r8 : {false, true}) {
+        if (r8 && !r8_supported(t)) continue;
+        if (r8) {
+          std::vector<uint8_t> packed(bytes);
+          repack_r8(t, one.data(), rows, cols, packed.data());
+          for (auto& m : mats) m = packed;
+        }
+        const std::string label = std::string(dtype_name(t)) + (r8 ? "_r8" : "");
+        for (size_t n : ns) {
+          std::vector<float> x(n * cols), y(n * rows);
+          for (auto& v : x) v = g(rng) * 50.0f;
+          for (int threads : thread_counts) {
+            Workspace ws(threads);
+            auto run = [&](size_t i) {
+              WeightMatrix m{t, mats[i % copies].data(), int64_t(rows), int64_t(cols)};
+              if (r8) {
+                backend.matmul_r8(ws, m, x.data(), cols, n, y.data(), rows);
+              } else {
+                backend.matmul(ws, m, x.data(), cols, n, y.data(), rows);
+              }
+            };
+            for (size_t i = 0; i < copies; ++i) run(i);  // warm up (page in every copy)
+            size_t calls = 0;
+            auto t0 = std::chrono::steady_clock::now();
+            double secs = 0;
+            while (secs < 0.4 || calls < 2 * copies) {
+              run(calls++);
+              secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            }
+            const double us = 1e6 * secs / double(calls);
+            std::printf("%4zux%-5zu %-7s %-4zu %-8d %10.1f %10.2f %10.1f\n", rows, cols, label.c_str(), n, threads, us,
+                        double(bytes) / us / 1e3, 2.0 * double(rows * cols * n) / us / 1e3);
+            std::fflush(stdout);
           }
-          const double us = 1e6 * secs / double(calls);
-          std::printf("%4zux%-5zu %-6s %-4zu %-8d %10.1f %10.2f %10.1f\n", rows, cols, std::string(dtype_name(t)).c_str(),
-                      n, threads, us, double(bytes) / us / 1e3, 2.0 * double(rows * cols * n) / us / 1e3);
-          std::fflush(stdout);
         }
       }
     }
