@@ -2,6 +2,7 @@
 // sizes (to hit every tile remainder and vector tail) with poisoned outputs.
 #include "test_support.h"
 
+#include "cpu/cpu_backend.h"
 #include "cpu/kernels.h"
 
 #include <zaya/dtype.h>
@@ -88,4 +89,93 @@ TEST_CASE("dot product") {
       CHECK(std::fabs(k->dot(a.data(), b.data(), n) - ref) <= 1e-5 * (1 + std::sqrt(double(n))));
     }
   }
+}
+
+// vdpbf16ps path (AVX512_BF16 tables): activations rounded to bf16 exactly as f32_to_bf16, then
+// products against the bf16 weights summed in f32; checked against a double reference on the
+// rounded activations, on odd shapes (masked column tails, every tile remainder).
+TEST_CASE("bf16 x bf16 prefill kernel matches the reference with bf16-rounded activations") {
+  std::mt19937 rng(9);
+  std::vector<const cpu::KernelTable*> tables;
+  for (const auto* k : runnable_tables()) tables.push_back(k);
+  if (cpu::cpu_has_avx512vnni()) tables.push_back(&cpu::kernels_avx512vnni());
+  size_t tested = 0;
+  for (const auto* k : tables) {
+    if (!k->matmul_bf16_dp) continue;
+    ++tested;
+    CAPTURE(k->isa);
+    for (size_t rows : {1, 3, 4, 9, 17}) {
+      for (size_t cols : {1, 5, 16, 31, 32, 33, 64, 100, 257}) {
+        for (size_t n : {1, 2, 5, 6, 7, 13}) {
+          auto w = random_vector(rows * cols, rng);
+          auto x = random_vector(n * cols, rng);
+          x[0] = 1e-30f;  // tiny and huge values round like f32_to_bf16 too
+          if (x.size() > 1) x[1] = 3.0e38f * 0.5f;
+          std::vector<uint16_t> wb(w.size());
+          for (size_t i = 0; i < w.size(); ++i) wb[i] = f32_to_bf16(w[i]);
+          const size_t ldb = cols + 7;
+          std::vector<uint16_t> xb(n * ldb, 0xABCD);
+          k->to_bf16(x.data(), cols, n, cols, xb.data(), ldb);
+          for (size_t i = 0; i < n; ++i) {
+            for (size_t c = 0; c < cols; ++c) REQUIRE(xb[i * ldb + c] == f32_to_bf16(x[i * cols + c]));
+            for (size_t c = cols; c < ldb; ++c) REQUIRE(xb[i * ldb + c] == 0xABCD);  // padding untouched
+          }
+          if (x.size() > 1) x[1] = 0.5f;  // keep the products finite for the matmul check
+          k->to_bf16(x.data(), cols, n, cols, xb.data(), ldb);
+          const size_t ldy = rows + 3;
+          std::vector<float> y(n * ldy, NAN);
+          const size_t r0 = rows > 4 ? 1 : 0;
+          k->matmul_bf16_dp(wb.data(), xb.data(), ldb, n, cols, y.data(), ldy, r0, rows);
+          for (size_t i = 0; i < n; ++i) {
+            for (size_t r = 0; r < ldy; ++r) {
+              CAPTURE(rows); CAPTURE(cols); CAPTURE(n); CAPTURE(i); CAPTURE(r);
+              if (r < r0 || r >= rows) {
+                REQUIRE(std::isnan(y[i * ldy + r]));
+                continue;
+              }
+              double ref = 0;
+              for (size_t c = 0; c < cols; ++c)
+                ref += double(bf16_to_f32(wb[r * cols + c])) * bf16_to_f32(xb[i * ldb + c]);
+              REQUIRE(std::fabs(y[i * ldy + r] - ref) <= 1e-5 * (1 + std::sqrt(double(cols))));
+            }
+          }
+        }
+      }
+    }
+  }
+  MESSAGE("tables with a bf16 x bf16 kernel: " << tested);
+}
+
+TEST_CASE("CpuBackend bf16 matmul: exact f32 path by default and below the threshold, bf16-rounded activations from it on") {
+  std::mt19937 rng(21);
+  const auto& k = cpu::kernels();
+  const size_t saved = cpu::bf16_prefill_min_rows();
+  cpu::CpuBackend backend;
+  Workspace ws(2);
+  const size_t rows = 37, cols = 300;
+  auto w = random_vector(rows * cols, rng);
+  std::vector<uint16_t> wb(w.size());
+  for (size_t i = 0; i < w.size(); ++i) wb[i] = f32_to_bf16(w[i]);
+  const WeightMatrix m{DType::bf16, wb.data(), int64_t(rows), int64_t(cols)};
+  const size_t threshold = k.matmul_bf16_dp ? k.bf16_dp_min_rows : 64;
+  for (bool enabled : {false, true})
+  for (size_t n : {threshold - 1, threshold, threshold + 5}) {
+    cpu::set_bf16_prefill_min_rows(enabled ? threshold : 0);
+    auto x = random_vector(n * cols, rng);
+    std::vector<float> y(n * rows, NAN);
+    backend.matmul(ws, m, x.data(), cols, n, y.data(), rows);
+    const bool rounded = enabled && k.matmul_bf16_dp && n >= threshold;
+    for (size_t i = 0; i < n; ++i)
+      for (size_t r = 0; r < rows; ++r) {
+        double ref = 0;
+        for (size_t c = 0; c < cols; ++c) {
+          const float xv = rounded ? bf16_to_f32(f32_to_bf16(x[i * cols + c])) : x[i * cols + c];
+          ref += double(bf16_to_f32(wb[r * cols + c])) * xv;
+        }
+        CAPTURE(n); CAPTURE(i); CAPTURE(r);
+        CAPTURE(enabled);
+        REQUIRE(std::fabs(y[i * rows + r] - ref) <= 1e-5 * (1 + std::sqrt(double(cols))));
+      }
+  }
+  cpu::set_bf16_prefill_min_rows(saved);
 }

@@ -7,10 +7,27 @@
 #include <zaya/quant.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cmath>
 #include <vector>
 
 namespace zaya::cpu {
+
+namespace {
+std::atomic<size_t>& bf16_prefill_setting() {
+  static std::atomic<size_t> v = [] {
+    const char* e = std::getenv("ZAYA_CPU_BF16_PREFILL");
+    if (!e || !*e) return size_t(0);
+    const size_t n = std::strtoul(e, nullptr, 10);
+    return n == 1 ? kernels().bf16_dp_min_rows : n;
+  }();
+  return v;
+}
+}  // namespace
+
+void set_bf16_prefill_min_rows(size_t min_rows) noexcept { bf16_prefill_setting().store(min_rows); }
+size_t bf16_prefill_min_rows() noexcept { return bf16_prefill_setting().load(); }
 
 std::string CpuBackend::description() const {
   return fmt::format("cpu ({} kernels)", kernels().isa);
@@ -33,6 +50,20 @@ void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, si
       break;
     }
     case DType::bf16: {
+      if (const size_t min_rows = bf16_prefill_min_rows(); k.matmul_bf16_dp && min_rows > 0 && n >= min_rows) {
+        // Prefill: activations rounded to bf16 once (rows padded to 32 elements), vdpbf16ps.
+        const size_t ldb = (cols + 31) / 32 * 32;
+        ws.activations.resize((n * ldb + 1) / 2);
+        auto* xb = reinterpret_cast<uint16_t*>(ws.activations.data());
+        ws.pool.parallel_for(n, [&](size_t i0, size_t i1) {
+          k.to_bf16(x + i0 * ldx, ldx, i1 - i0, cols, xb + i0 * ldb, ldb);
+        }, 8);
+        const uint16_t* wp = static_cast<const uint16_t*>(w.data);
+        ws.pool.parallel_for(rows, [&](size_t r0, size_t r1) {
+          k.matmul_bf16_dp(wp, xb, ldb, n, cols, y, ldy, r0, r1);
+        }, grain);
+        break;
+      }
       ws.activations.resize(n * cols);
       k.permute_for_bf16(x, ldx, n, cols, ws.activations.data(), cols);
       const uint16_t* wp = static_cast<const uint16_t*>(w.data);

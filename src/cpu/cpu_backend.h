@@ -5,6 +5,15 @@
 
 namespace zaya::cpu {
 
+// bf16 weights x bf16-rounded activations (vdpbf16ps) for matmuls of at least `min_rows`
+// activation rows, on CPUs whose kernel table has it; 0 turns it off. Off by default: it changes
+// the numerics (activations lose 16 mantissa bits, ~1e-3 relative per product), which the
+// CPU-vs-HIP parity test of a 600-token bf16 prefill (1e-4) and the documented bf16 parity do
+// not allow. ZAYA_CPU_BF16_PREFILL=N sets the initial value (N = 1 means the table's
+// recommended bf16_dp_min_rows). Process-wide; set it before decoding starts.
+void set_bf16_prefill_min_rows(size_t min_rows) noexcept;
+size_t bf16_prefill_min_rows() noexcept;
+
 class CpuBackend final : public Backend {
  public:
   std::string_view name() const override { return "cpu"; }

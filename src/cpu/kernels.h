@@ -25,6 +25,17 @@ struct KernelTable {
   // without shuffles: every block of 2*lanes floats becomes [evens | odds]; the tail is kept.
   void (*permute_for_bf16)(const float* x, size_t ldx, size_t n, size_t cols, float* out, size_t ldo) = nullptr;
   float (*dot)(const float* a, const float* b, size_t n) = nullptr;
+  // bf16 x bf16 products (AVX512_BF16 vdpbf16ps; nullptr in tables without it): X [n, cols] is
+  // first rounded to bf16 (round to nearest even, as f32_to_bf16) with to_bf16 into rows of
+  // ldo >= cols elements; then as matmul_bf16 with the rounded activations, f32 accumulation
+  // (pairs of products summed inside the instruction, denormal products flushed). Changes the
+  // numerics (activations lose 16 mantissa bits), so the backend uses it only when enabled
+  // (cpu_backend.h, set_bf16_prefill_min_rows; bf16_dp_min_rows is the recommended threshold)
+  // and keeps matmul_bf16 below the threshold.
+  void (*to_bf16)(const float* x, size_t ldx, size_t n, size_t cols, uint16_t* out, size_t ldo) = nullptr;
+  void (*matmul_bf16_dp)(const uint16_t* w, const uint16_t* xb, size_t ldx, size_t n, size_t cols, float* y,
+                         size_t ldy, size_t r_begin, size_t r_end) = nullptr;
+  size_t bf16_dp_min_rows = 0;
 
   // Block-quantized weights (zaya/quant.h). X is first quantized once per matmul with
   // quantize_activations: row i of X [n, cols] (stride ldx) becomes actq8::row_bytes(cols) bytes

@@ -38,6 +38,11 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) thread_counts.push_back(std::atoi(argv[i]));
   if (thread_counts.empty()) thread_counts = {1, 2};
   cpu::CpuBackend backend;
+  // bf16 x bf16 prefill kernel on by default here (BENCH_BF16_DP=0: the exact f32 path).
+  if (!std::getenv("ZAYA_CPU_BF16_PREFILL")) {
+    const char* e = std::getenv("BENCH_BF16_DP");
+    cpu::set_bf16_prefill_min_rows(e && std::string_view(e) == "0" ? 0 : cpu::kernels().bf16_dp_min_rows);
+  }
   const bool hot = std::getenv("BENCH_HOT") != nullptr;  // one copy: cache-resident weights
   std::printf("kernels: %s\n", cpu::kernels().isa);
   std::printf("%-10s %-7s %-4s %-8s %10s %10s %10s\n", "shape", "dtype", "n", "threads", "us/call", "GB/s", "GFLOP/s");
