@@ -237,19 +237,19 @@ void tile_q4k(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t cols, fl
   __m512 acc[RW][RX];
   for (int a = 0; a < RW; ++a)
     for (int b = 0; b < RX; ++b) acc[a][b] = _mm512_setzero_ps();
-  const __m256i lo4 = _mm256_set1_epi8(15);
+  const __m512i lo4 = _mm512_set1_epi8(15);
   const size_t nb = cols / kQKK;
   for (size_t sb = 0; sb < nb; ++sb) {
-    __m512 sc[RW], mn[RW];
+    __m512 sc[RW];  // d * sc_j (times the activation block scales when RX == 1)
     for (int a = 0; a < RW; ++a) {
       __m256 s, m;
       q4k_scales(w + static_cast<size_t>(a) * w_row + sb * sizeof(BlockQ4_K), s, m);
+      if constexpr (RX == 1) s = _mm256_mul_ps(s, _mm256_loadu_ps(x.d[0] + sb * 8));
       sc[a] = _mm512_castps256_ps512(s);
-      mn[a] = _mm512_zextps256_ps512(m);
-    }
-    for (int b = 0; b < RX; ++b) {  // the mins: acc -= (dmin m_j) * s_j over the 8 sub-blocks
-      const __m512 sx = _mm512_zextps256_ps512(_mm256_loadu_ps(x.s[b] + sb * 8));
-      for (int a = 0; a < RW; ++a) acc[a][b] = _mm512_fnmadd_ps(mn[a], sx, acc[a][b]);
+      // the mins: acc -= (dmin m_j) * s_j over the 8 sub-blocks
+      for (int b = 0; b < RX; ++b)
+        acc[a][b] = _mm512_fnmadd_ps(_mm512_zextps256_ps512(m), _mm512_zextps256_ps512(_mm256_loadu_ps(x.s[b] + sb * 8)),
+                                     acc[a][b]);
     }
     for (int c = 0; c < 4; ++c) {
       const __m512i idx = _mm512_set_epi32(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1,
@@ -259,18 +259,26 @@ void tile_q4k(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t cols, fl
       for (int a = 0; a < RW; ++a) {
         const uint8_t* qs = w + static_cast<size_t>(a) * w_row + sb * sizeof(BlockQ4_K) + 16 + 32 * static_cast<size_t>(c);
         _mm_prefetch(reinterpret_cast<const char*>(qs + RW * w_row), _MM_HINT_T0);
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
-        wv[a] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, lo4)),
-                                   _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4), 1);
+        // [low nibbles | high nibbles] of the 32 bytes: a broadcast load (no shuffle) and a
+        // shift of the upper half.
+        const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
+        wv[a] = _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xFFFF0000u, v, 4), lo4);
         ws[a] = _mm512_permutexvar_ps(idx, sc[a]);
       }
       for (int b = 0; b < RX; ++b) {
         const size_t e = sb * kQKK + 64 * static_cast<size_t>(c);
         const __m512i xv = _mm512_loadu_si512(x.q[b] + e);
-        const __m512 xs = pair_from_floats(x.d[b] + e / kQK);
-        for (int a = 0; a < RW; ++a) {
-          const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[a], xv);
-          acc[a][b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), xs), ws[a], acc[a][b]);
+        if constexpr (RX == 1) {
+          for (int a = 0; a < RW; ++a) {
+            const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[a], xv);
+            acc[a][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), ws[a], acc[a][b]);
+          }
+        } else {
+          const __m512 xs = pair_from_floats(x.d[b] + e / kQK);
+          for (int a = 0; a < RW; ++a) {
+            const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[a], xv);
+            acc[a][b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), xs), ws[a], acc[a][b]);
+          }
         }
       }
     }
