@@ -444,3 +444,22 @@ TEST_CASE("CpuBackend::matmul_r8 equals CpuBackend::matmul on the ggml rows") {
     }
   }
 }
+
+TEST_CASE("every table's quantize_activations: the reference bytes on ties, zero blocks and tiny values") {
+  std::vector<float> x(128, 0.0f);  // block 0 all zero
+  x[32] = 127.0f;                   // block 1: d = 1, ties round to even
+  const float ties[] = {2.5f, -3.5f, 0.5f, -0.5f, 1.5f, 126.5f, -126.5f};
+  for (size_t k = 0; k < std::size(ties); ++k) x[33 + k] = ties[k];
+  for (size_t k = 64; k < 96; ++k) x[k] = 1e-30f * float(int(k) - 80);  // tiny values
+  for (size_t k = 96; k < 128; ++k) x[k] = -float(k);                   // negative amax
+  std::vector<uint8_t> ref(actq8::row_bytes(128));
+  quantize_activation_row(x.data(), 128, ref.data());
+  CHECK(actq8::qs(ref.data())[33] == 2);
+  CHECK(actq8::qs(ref.data())[34] == -4);
+  for (const auto* k : runnable_tables()) {
+    CAPTURE(k->isa);
+    std::vector<uint8_t> got(ref.size(), 0xCD);
+    k->quantize_activations(x.data(), 128, 1, 128, got.data());
+    CHECK(got == ref);
+  }
+}

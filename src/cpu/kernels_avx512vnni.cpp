@@ -75,6 +75,40 @@ inline void store(__m512 (&acc)[RW][RX], float* y, size_t ldy) {
       y[static_cast<size_t>(b) * ldy + static_cast<size_t>(a)] = hsum(acc[a][b]);
 }
 
+// ActQ8 rows (zaya/quant.h), the same bytes as quantize_activation_row: per block of 32,
+// amax over |x|, d = amax / 127, q = round-half-even(x * (1 / d)) (vcvtps2dq in the default
+// rounding mode, as nearbyint), s = d * sum(q).
+void quantize_activations(const float* x, size_t ldx, size_t n, size_t cols, void* xq) {
+  const size_t row = actq8::row_bytes(cols), nb = cols / kQK;
+  for (size_t i = 0; i < n; ++i) {
+    const float* xr = x + i * ldx;
+    auto* out = static_cast<uint8_t*>(xq) + i * row;
+    auto* qs = reinterpret_cast<int8_t*>(out);
+    float* d = reinterpret_cast<float*>(out + cols);
+    float* s = d + nb;
+    for (size_t b = 0; b < nb; ++b) {
+      const __m512 v0 = _mm512_loadu_ps(xr + b * kQK), v1 = _mm512_loadu_ps(xr + b * kQK + 16);
+      const __m512 a = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
+      __m256 m8 = _mm256_max_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+      m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+      const float amax = _mm_cvtss_f32(m4);
+      const float db = amax / 127.0f;
+      const float id = db != 0.0f ? 1.0f / db : 0.0f;
+      const __m512 vid = _mm512_set1_ps(id);
+      const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid));
+      const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + b * kQK), _mm512_cvtsepi32_epi8(q0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + b * kQK + 16), _mm512_cvtsepi32_epi8(q1));
+      d[b] = db;
+      s[b] = db * static_cast<float>(_mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)));
+    }
+    const size_t used = cols + 8 * nb;
+    std::memset(out + used, 0, row - used);
+  }
+}
+
 // Q8_0 and Q4_0. Blocks are taken in groups of G (Q4_0: 8, Q8_0: 4) whose f16 scales all lie
 // in the group's first 128 bytes: one vpermt2w picks them, one vcvtph2ps widens them, and each
 // block pair's [d_A | d_B] lanes are one permute away. Both formats use the unsigned operand for
@@ -575,6 +609,7 @@ const KernelTable& kernels_avx512vnni() {
   static const KernelTable table = [] {
     KernelTable t = kernels_avx512();
     t.isa = "avx512vnni";
+    t.quantize_activations = &quantize_activations;
     t.matmul_q8_0 = &matmul_quant<DType::q8_0>;
     t.matmul_q4_0 = &matmul_quant<DType::q4_0>;
     t.matmul_q4_k = &matmul_quant<DType::q4_k>;
