@@ -354,9 +354,9 @@ TEST_CASE("CpuBackend::matmul on quantized weights (threads split whole tiles)")
 
 TEST_CASE("R8 layout: repack_r8 / unpack_r8 round trip, remainder rows untouched, bad types rejected") {
   std::mt19937 rng(5);
-  for (DType t : {DType::q8_0, DType::q4_0}) {
+  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
     for (size_t rows : {1, 8, 13, 16, 23}) {
-      const size_t cols = 96;
+      const size_t cols = t == DType::q4_k ? 512 : 96;
       auto wq = quantize_matrix(t, gaussian(rows * cols, rng), rows, cols);
       std::vector<uint8_t> packed(wq.size(), 0xEE), back(wq.size(), 0xEE);
       repack_r8(t, wq.data(), rows, cols, packed.data());
@@ -364,7 +364,14 @@ TEST_CASE("R8 layout: repack_r8 / unpack_r8 round trip, remainder rows untouched
       CHECK(back == wq);
       const size_t rb = dtype_row_bytes(t, cols), rows8 = rows / 8 * 8;
       CHECK(std::equal(wq.begin() + long(rows8 * rb), wq.end(), packed.begin() + long(rows8 * rb)));
-      if (rows8 > 0) {  // group 0, block 1: row 3's scale and codes
+      if (rows8 > 0 && t == DType::q4_k) {  // group 0, super-block 1: row 3's d, dmin, scale word 2, chunk 2 half 1
+        const uint8_t* pk = packed.data() + 8 * 144;
+        const uint8_t* pl = wq.data() + 3 * rb + 144;
+        CHECK(std::memcmp(pk + 6, pl, 2) == 0);
+        CHECK(std::memcmp(pk + 16 + 6, pl + 2, 2) == 0);
+        CHECK(std::memcmp(pk + 32 + 64 + 12, pl + 4 + 8, 4) == 0);
+        CHECK(std::memcmp(pk + 128 + 5 * 128 + 48, pl + 16 + 64 + 16, 16) == 0);
+      } else if (rows8 > 0) {  // group 0, block 1: row 3's scale and codes
         const size_t bb = dtype_block_bytes(t);
         CHECK(std::memcmp(packed.data() + 8 * bb + 2 * 3, wq.data() + 3 * rb + bb, 2) == 0);
         CHECK(std::memcmp(packed.data() + 8 * bb + 16 + 3 * (bb - 2), wq.data() + 3 * rb + bb + 2, bb - 2) == 0);
@@ -372,7 +379,8 @@ TEST_CASE("R8 layout: repack_r8 / unpack_r8 round trip, remainder rows untouched
     }
   }
   std::vector<uint8_t> buf(4096);
-  CHECK_THROWS_AS(repack_r8(DType::q4_k, buf.data(), 8, 256, buf.data() + 2048), zaya::Error);
+  CHECK_THROWS_AS(repack_r8(DType::bf16, buf.data(), 8, 256, buf.data() + 2048), zaya::Error);
+  CHECK_THROWS_AS(repack_r8(DType::q4_k, buf.data(), 1, 288, buf.data() + 2048), zaya::Error);
   CHECK_THROWS_AS(repack_r8(DType::q4_0, buf.data(), 8, 48, buf.data() + 2048), zaya::Error);
   CHECK(!r8_supported(DType::bf16));
 }
@@ -381,11 +389,13 @@ TEST_CASE("R8 matmul kernels match the integer-exact reference on every row rang
   std::mt19937 rng(13);
   for (const auto* k : runnable_tables()) {
     CAPTURE(k->isa);
-    for (DType t : {DType::q8_0, DType::q4_0}) {
+    for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
       CAPTURE(dtype_name(t));
-      const auto fn = t == DType::q8_0 ? k->matmul_q8_0_r8 : k->matmul_q4_0_r8;
+      const auto fn = t == DType::q8_0 ? k->matmul_q8_0_r8 : t == DType::q4_0 ? k->matmul_q4_0_r8 : k->matmul_q4_k_r8;
       REQUIRE(static_cast<bool>(fn));
-      for (size_t cols : {32, 96, 256}) {
+      const std::vector<size_t> col_set =
+          t == DType::q4_k ? std::vector<size_t>{256, 512} : std::vector<size_t>{32, 96, 256};
+      for (size_t cols : col_set) {
         for (size_t rows : {3, 8, 13, 24, 29}) {
           auto wq = quantize_matrix(t, gaussian(rows * cols, rng), rows, cols);
           std::vector<uint8_t> packed(wq.size());
@@ -422,44 +432,30 @@ TEST_CASE("R8 matmul kernels match the integer-exact reference on every row rang
   }
 }
 
-TEST_CASE("CpuBackend::matmul_r8 equals CpuBackend::matmul on the ggml rows") {
+TEST_CASE("CpuBackend::matmul_r8 on repacked weights: the integer-exact values of the ggml rows") {
   std::mt19937 rng(17);
   cpu::CpuBackend backend;
   Workspace ws(2);
-  for (DType t : {DType::q8_0, DType::q4_0}) {
+  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
     const size_t rows = 77, cols = 512;
     auto wq = quantize_matrix(t, gaussian(rows * cols, rng), rows, cols);
     std::vector<uint8_t> packed(wq.size());
     repack_r8(t, wq.data(), rows, cols, packed.data());
+    const size_t rb = dtype_row_bytes(t, cols);
     for (size_t n : {1, 3, 16}) {
       auto x = gaussian(n * cols, rng);
-      std::vector<float> y(n * rows, NAN), yr(n * rows, NAN);
-      backend.matmul(ws, WeightMatrix{t, wq.data(), int64_t(rows), int64_t(cols)}, x.data(), cols, n, y.data(), rows);
-      backend.matmul_r8(ws, WeightMatrix{t, packed.data(), int64_t(rows), int64_t(cols)}, x.data(), cols, n, yr.data(),
+      std::vector<float> y(n * rows, NAN);
+      backend.matmul_r8(ws, WeightMatrix{t, packed.data(), int64_t(rows), int64_t(cols)}, x.data(), cols, n, y.data(),
                         rows);
-      for (size_t i = 0; i < y.size(); ++i) {
-        CAPTURE(dtype_name(t)); CAPTURE(n); CAPTURE(i);
-        REQUIRE(std::fabs(y[i] - yr[i]) <= 1e-5f * (std::fabs(y[i]) + 1.0f));
+      std::vector<uint8_t> xq(actq8::row_bytes(cols));
+      for (size_t i = 0; i < n; ++i) {
+        quantize_activation_row(x.data() + i * cols, cols, xq.data());
+        for (size_t r = 0; r < rows; ++r) {
+          const Exact e = exact_dot(t, wq.data() + r * rb, xq.data(), cols);
+          CAPTURE(dtype_name(t)); CAPTURE(n); CAPTURE(i); CAPTURE(r);
+          REQUIRE(std::fabs(y[i * rows + r] - e.value) <= 1e-5 * e.magnitude + 1e-6);
+        }
       }
     }
-  }
-}
-
-TEST_CASE("every table's quantize_activations: the reference bytes on ties, zero blocks and tiny values") {
-  std::vector<float> x(128, 0.0f);  // block 0 all zero
-  x[32] = 127.0f;                   // block 1: d = 1, ties round to even
-  const float ties[] = {2.5f, -3.5f, 0.5f, -0.5f, 1.5f, 126.5f, -126.5f};
-  for (size_t k = 0; k < std::size(ties); ++k) x[33 + k] = ties[k];
-  for (size_t k = 64; k < 96; ++k) x[k] = 1e-30f * float(int(k) - 80);  // tiny values
-  for (size_t k = 96; k < 128; ++k) x[k] = -float(k);                   // negative amax
-  std::vector<uint8_t> ref(actq8::row_bytes(128));
-  quantize_activation_row(x.data(), 128, ref.data());
-  CHECK(actq8::qs(ref.data())[33] == 2);
-  CHECK(actq8::qs(ref.data())[34] == -4);
-  for (const auto* k : runnable_tables()) {
-    CAPTURE(k->isa);
-    std::vector<uint8_t> got(ref.size(), 0xCD);
-    k->quantize_activations(x.data(), 128, 1, 128, got.data());
-    CHECK(got == ref);
   }
 }

@@ -90,7 +90,10 @@ void dequantize_row(DType t, const void* in, size_t n, float* out);
 // same 8 * row_bytes bytes as its 8 ggml rows, block b of the group at b * 8 * block_bytes:
 //   Q4_0: f16 d[8] (row 0..7), then uint8 qs[8][16]     (144 bytes per block index)
 //   Q8_0: f16 d[8],            then int8  qs[8][32]     (272 bytes per block index)
-// The rows past rows8 keep the ggml layout (at the same offsets). Only Q4_0 and Q8_0 have an R8
+//   Q4_K (1152 bytes per super-block index): f16 d[8], f16 dmin[8], the 12 scale bytes as three
+//         32-bit words w = 0..2, each for rows 0..7 (32 bytes per word), then for chunk c = 0..3
+//         and half h = 0..1 the 8 rows' qs[32c + 16h .. 32c + 16h + 15] (128 bytes each).
+// The rows past rows8 keep the ggml layout (at the same offsets). Q4_0, Q8_0 and Q4_K have an R8
 // layout (r8_supported); both calls throw zaya::Error(invalid_argument) for other types or a cols
 // that is not whole blocks. dst and src must not overlap.
 bool r8_supported(DType t) noexcept;

@@ -109,7 +109,8 @@ void CpuBackend::matmul_r8(Workspace& ws, const WeightMatrix& w, const float* x,
   const auto& k = kernels();
   const size_t rows = static_cast<size_t>(w.rows);
   const size_t cols = static_cast<size_t>(w.cols);
-  if (cols % kQK != 0) fail(ErrorCode::internal, "cpu backend: {} matrix with {} columns (not whole blocks)", dtype_name(w.dtype), cols);
+  if (cols % dtype_block_elems(w.dtype) != 0)
+    fail(ErrorCode::internal, "cpu backend: {} matrix with {} columns (not whole blocks)", dtype_name(w.dtype), cols);
   const size_t x_row = actq8::row_bytes(cols);
   ws.activations.resize((n * x_row + sizeof(float) - 1) / sizeof(float));
   auto* xq = reinterpret_cast<uint8_t*>(ws.activations.data());
@@ -120,7 +121,9 @@ void CpuBackend::matmul_r8(Workspace& ws, const WeightMatrix& w, const float* x,
   } else {
     k.quantize_activations(x, ldx, n, cols, xq);
   }
-  const auto fn = w.dtype == DType::q8_0 ? k.matmul_q8_0_r8 : k.matmul_q4_0_r8;
+  const auto fn = w.dtype == DType::q8_0   ? k.matmul_q8_0_r8
+                  : w.dtype == DType::q4_0 ? k.matmul_q4_0_r8
+                                           : k.matmul_q4_k_r8;
   // Split in whole 8-row groups.
   ws.pool.parallel_for((rows + 7) / 8, [&](size_t g0, size_t g1) {
     fn(w.data, rows, xq, n, cols, y, ldy, 8 * g0, std::min(rows, 8 * g1));

@@ -55,6 +55,7 @@ struct KernelTable {
                                  size_t ldy, size_t r_begin, size_t r_end);
   MatmulQuantR8 matmul_q8_0_r8 = nullptr;
   MatmulQuantR8 matmul_q4_0_r8 = nullptr;
+  MatmulQuantR8 matmul_q4_k_r8 = nullptr;
   // Sum of n floats with several independent streams: the memory-bandwidth probe's inner loop.
   float (*stream_sum)(const float* a, size_t n) = nullptr;
 };

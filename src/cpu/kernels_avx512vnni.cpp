@@ -476,10 +476,104 @@ void group_q8_0_r8(const uint8_t* gp, size_t nb, const Act<RX>& x, float (&out)[
     }
 }
 
+// Q4_K in R8: per super-block the 8 rows' scale words decode with 256-bit integer ops (a lane
+// per row) into d * sc_j and dmin * m_j for all 8 rows at once; the mins term is one FMA per
+// sub-block on a per-row accumulator. The codes are laid out as for Q4_0 R8 (4 rows x 16 bytes
+// per zmm), the low nibbles meeting sub-block 2c's activations and the high nibbles 2c+1's.
+template <int RX>
+void group_q4_k_r8(const uint8_t* gp, size_t nsb, const Act<RX>& x, float (&out)[RX][8]) {
+  __m512 acc[2][RX];
+  __m256 mins[RX];
+  for (int b = 0; b < RX; ++b) {
+    acc[0][b] = acc[1][b] = _mm512_setzero_ps();
+    mins[b] = _mm256_setzero_ps();
+  }
+  const __m512i lo4 = _mm512_set1_epi8(15);
+  const __m512i i0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(4));
+  const __m256i k3f = _mm256_set1_epi32(0x3f3f3f3f), k0f = _mm256_set1_epi32(0x0f0f0f0f),
+                k03 = _mm256_set1_epi32(0x03030303), kff = _mm256_set1_epi32(0xff);
+  for (size_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* p = gp + sb * 8 * sizeof(BlockQ4_K);
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+    const __m256i u0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+    const __m256i u1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64));
+    const __m256i u2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 96));
+    // q4k_scale_min for all 8 rows: bytes j of sc_lo / m_lo (j < 4), of sc_hi / m_hi (j >= 4).
+    const __m256i sc_lo = _mm256_and_si256(u0, k3f);
+    const __m256i sc_hi = _mm256_or_si256(_mm256_and_si256(u2, k0f),
+                                          _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), k03), 4));
+    const __m256i m_lo = _mm256_and_si256(u1, k3f);
+    const __m256i m_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), k0f),
+                                         _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), k03), 4));
+    auto byte_of = [&](__m256i v, int j) {
+      return _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(v, _mm256_set1_epi32(8 * (j & 3))), kff));
+    };
+    for (int j = 0; j < 8; ++j) {
+      const __m256 mj = _mm256_mul_ps(byte_of(j < 4 ? m_lo : m_hi, j), dmin);
+      for (int b = 0; b < RX; ++b) mins[b] = _mm256_fmadd_ps(mj, _mm256_set1_ps(x.s[b][sb * 8 + static_cast<size_t>(j)]), mins[b]);
+    }
+    for (int c = 0; c < 4; ++c) {
+      __m256 s0 = _mm256_mul_ps(byte_of(c < 2 ? sc_lo : sc_hi, 2 * c), d);
+      __m256 s1 = _mm256_mul_ps(byte_of(c < 2 ? sc_lo : sc_hi, 2 * c + 1), d);
+      if constexpr (RX == 1) {
+        s0 = _mm256_mul_ps(s0, _mm256_set1_ps(x.d[0][sb * 8 + 2 * static_cast<size_t>(c)]));
+        s1 = _mm256_mul_ps(s1, _mm256_set1_ps(x.d[0][sb * 8 + 2 * static_cast<size_t>(c) + 1]));
+      }
+      const __m512 w0a = _mm512_permutexvar_ps(i0, _mm512_castps256_ps512(s0));  // rows 0-3, sub-block 2c
+      const __m512 w0b = _mm512_permutexvar_ps(i1, _mm512_castps256_ps512(s0));  // rows 4-7
+      const __m512 w1a = _mm512_permutexvar_ps(i0, _mm512_castps256_ps512(s1));  // sub-block 2c+1
+      const __m512 w1b = _mm512_permutexvar_ps(i1, _mm512_castps256_ps512(s1));
+      const uint8_t* q = p + 128 + static_cast<size_t>(2 * c) * 128;
+      const __m512i qa0 = _mm512_loadu_si512(q), qb0 = _mm512_loadu_si512(q + 64);
+      const __m512i qa1 = _mm512_loadu_si512(q + 128), qb1 = _mm512_loadu_si512(q + 192);
+      const __m512i la0 = _mm512_and_si512(qa0, lo4), lb0 = _mm512_and_si512(qb0, lo4);
+      const __m512i la1 = _mm512_and_si512(qa1, lo4), lb1 = _mm512_and_si512(qb1, lo4);
+      const __m512i ha0 = _mm512_and_si512(_mm512_srli_epi16(qa0, 4), lo4);
+      const __m512i hb0 = _mm512_and_si512(_mm512_srli_epi16(qb0, 4), lo4);
+      const __m512i ha1 = _mm512_and_si512(_mm512_srli_epi16(qa1, 4), lo4);
+      const __m512i hb1 = _mm512_and_si512(_mm512_srli_epi16(qb1, 4), lo4);
+      for (int b = 0; b < RX; ++b) {
+        const int8_t* xc = x.q[b] + sb * kQKK + 64 * static_cast<size_t>(c);
+        auto bc = [](const int8_t* ptr) {
+          return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ptr)));
+        };
+        const __m512i xl0 = bc(xc), xl1 = bc(xc + 16), xh0 = bc(xc + 32), xh1 = bc(xc + 48);
+        const __m512i z = _mm512_setzero_si512();
+        __m512 la = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, la0, xl0), la1, xl1));
+        __m512 lb = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lb0, xl0), lb1, xl1));
+        __m512 ha = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, ha0, xh0), ha1, xh1));
+        __m512 hb = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, hb0, xh0), hb1, xh1));
+        if constexpr (RX > 1) {
+          const __m512 dx0 = _mm512_set1_ps(x.d[b][sb * 8 + 2 * static_cast<size_t>(c)]);
+          const __m512 dx1 = _mm512_set1_ps(x.d[b][sb * 8 + 2 * static_cast<size_t>(c) + 1]);
+          la = _mm512_mul_ps(la, dx0);
+          lb = _mm512_mul_ps(lb, dx0);
+          ha = _mm512_mul_ps(ha, dx1);
+          hb = _mm512_mul_ps(hb, dx1);
+        }
+        acc[0][b] = _mm512_fmadd_ps(ha, w1a, _mm512_fmadd_ps(la, w0a, acc[0][b]));
+        acc[1][b] = _mm512_fmadd_ps(hb, w1b, _mm512_fmadd_ps(lb, w0b, acc[1][b]));
+      }
+    }
+  }
+  for (int b = 0; b < RX; ++b) {
+    alignas(32) float m[8];
+    _mm256_store_ps(m, mins[b]);
+    for (int h = 0; h < 2; ++h) {
+      alignas(64) float t[16];
+      _mm512_store_ps(t, acc[h][b]);
+      for (int r = 0; r < 4; ++r)
+        out[b][4 * h + r] = ((t[4 * r] + t[4 * r + 1]) + (t[4 * r + 2] + t[4 * r + 3])) - m[4 * h + r];
+    }
+  }
+}
+
 template <DType T>
 void matmul_quant_r8(const void* w, size_t rows, const void* xq, size_t n, size_t cols, float* y, size_t ldy,
                      size_t r_begin, size_t r_end) {
-  const size_t nb = cols / kQK;
+  const size_t nb = cols / dtype_block_elems(T);
   const size_t w_row = nb * dtype_block_bytes(T);
   const size_t rows8 = rows / 8 * 8;
   const size_t x_row = actq8::row_bytes(cols);
@@ -497,6 +591,8 @@ void matmul_quant_r8(const void* w, size_t rows, const void* xq, size_t n, size_
         float out[RX][8];
         if constexpr (T == DType::q4_0) {
           group_q4_0_r8<RX>(gp, nb, x, out);
+        } else if constexpr (T == DType::q4_k) {
+          group_q4_k_r8<RX>(gp, nb, x, out);
         } else {
           group_q8_0_r8<RX>(gp, nb, x, out);
         }
@@ -616,6 +712,7 @@ const KernelTable& kernels_avx512vnni() {
     t.matmul_q4_k = &matmul_quant<DType::q4_k>;
     t.matmul_q8_0_r8 = &matmul_quant_r8<DType::q8_0>;
     t.matmul_q4_0_r8 = &matmul_quant_r8<DType::q4_0>;
+    t.matmul_q4_k_r8 = &matmul_quant_r8<DType::q4_k>;
     t.to_bf16 = &to_bf16;
     t.matmul_bf16_dp = &matmul_bf16_dp;
     // Recommended threshold when enabled (the golden parity test's 20-token batches stay exact).

@@ -498,6 +498,7 @@ struct Kernels {
     t.matmul_q4_k = &matmul_quant<DType::q4_k>;
     t.matmul_q8_0_r8 = &matmul_quant_r8<DType::q8_0>;
     t.matmul_q4_0_r8 = &matmul_quant_r8<DType::q4_0>;
+    t.matmul_q4_k_r8 = &matmul_quant_r8<DType::q4_k>;
     return t;
   }
 };

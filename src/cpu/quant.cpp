@@ -224,18 +224,42 @@ void dequantize_row(DType t, const void* in, size_t n, float* out) {
   }
 }
 
-bool r8_supported(DType t) noexcept { return t == DType::q4_0 || t == DType::q8_0; }
+bool r8_supported(DType t) noexcept { return t == DType::q4_0 || t == DType::q8_0 || t == DType::q4_k; }
 
 namespace {
 // to_r8: ggml -> R8, else R8 -> ggml.
 void r8_copy(DType t, const void* src, size_t rows, size_t cols, void* dst, bool to_r8) {
   if (!r8_supported(t)) fail(ErrorCode::invalid_argument, "R8 layout: {} has none", dtype_name(t));
   check_row(t, cols, "R8 layout");
-  const size_t bb = dtype_block_bytes(t), nb = cols / kQK, row = nb * bb, codes = bb - 2;
+  const size_t bb = dtype_block_bytes(t), nb = cols / dtype_block_elems(t), row = nb * bb, codes = bb - 2;
   const auto* in = static_cast<const uint8_t*>(src);
   auto* out = static_cast<uint8_t*>(dst);
   const size_t rows8 = rows / 8 * 8;
-  for (size_t g = 0; g < rows8; g += 8) {
+  // Q4_K: (offset in the R8 super-block, offset in the ggml block, bytes) of each moved piece.
+  auto q4k_pieces = [](size_t r, auto&& move) {
+    move(2 * r, 0, 2);                 // d
+    move(16 + 2 * r, 2, 2);            // dmin
+    for (size_t w = 0; w < 3; ++w) move(32 + 32 * w + 4 * r, 4 + 4 * w, 4);  // scale words
+    for (size_t c = 0; c < 4; ++c)
+      for (size_t h = 0; h < 2; ++h) move(128 + (2 * c + h) * 128 + 16 * r, 16 + 32 * c + 16 * h, 16);
+  };
+  for (size_t g = 0; g < rows8 && t == DType::q4_k; g += 8) {
+    const size_t base = g * row;
+    for (size_t b = 0; b < nb; ++b) {
+      const size_t packed = base + b * 8 * bb;
+      for (size_t r = 0; r < 8; ++r) {
+        const size_t plain = base + r * row + b * bb;
+        q4k_pieces(r, [&](size_t po, size_t go, size_t len) {
+          if (to_r8) {
+            std::memcpy(out + packed + po, in + plain + go, len);
+          } else {
+            std::memcpy(out + plain + go, in + packed + po, len);
+          }
+        });
+      }
+    }
+  }
+  for (size_t g = 0; g < rows8 && t != DType::q4_k; g += 8) {
     const size_t base = g * row;
     for (size_t b = 0; b < nb; ++b) {
       const size_t packed = base + b * 8 * bb;  // d[8] then qs[8][codes]
