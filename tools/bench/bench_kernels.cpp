@@ -5,9 +5,12 @@
 //
 // For 2048x2048 and 4096x2048 weights in bf16 / q8_0 / q4_0 / q4_k, times CpuBackend::matmul
 // (activation quantization included) for n = 1 (matvec) and n = 16 rows (BENCH_N=1,4,64,256 and
-// BENCH_DTYPES=q4_0,bf16 choose), after one line with a plain sequential read's speed, cycling through enough
-// copies of the matrix (>= 128 MiB) that the weights stream from DRAM rather than the L3, and
-// prints GB/s of weight bytes. Not a test: numbers depend on the machine and its load.
+// BENCH_DTYPES=q4_0,bf16 choose), cycling through enough copies of the matrix (>= 128 MiB) that
+// the weights stream from DRAM rather than the L3, and prints GB/s of weight bytes and GFLOP/s.
+// The quantized formats are also run in the R8 layout (CpuBackend::matmul_r8, rows "*_r8");
+// bf16 uses the vdpbf16ps prefill kernel from its threshold on (BENCH_BF16_DP=0: the exact f32
+// path). The first line is one thread's plain sequential read speed, for reference. Not a test:
+// numbers depend on the machine and its load.
 #include "cpu/cpu_backend.h"
 #include "cpu/kernels.h"
 
