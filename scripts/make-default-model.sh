@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes the default model of `scripts/run.sh`: a small synthetic ZAYA1 checkpoint (exact
+# Makes the synthetic demo model of `ZAYA_DEFAULT_MODEL=synthetic scripts/run.sh` (the default
+# model is the trained models/zaya-arith, docs/DEFAULT_MODEL.md): a small synthetic ZAYA1 checkpoint (exact
 # architecture, random weights) with a ZAYA1-style tokenizer derived from the Gemma 3 one and a
 # ChatML chat template with <think>. Idempotent.   usage: make-default-model.sh ZAYA OUT_DIR
 set -euo pipefail
