@@ -35,6 +35,10 @@ std::string CpuBackend::description() const {
 
 void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
                         size_t ldy) const {
+  if (w.r8) {
+    matmul_r8(ws, w, x, ldx, n, y, ldy);
+    return;
+  }
   if (n == 0 || w.rows == 0) return;
   const auto& k = kernels();
   const size_t rows = static_cast<size_t>(w.rows);

@@ -11,6 +11,7 @@
 #include <zaya/backend.h>
 #include <zaya/context.h>
 
+#include <cstddef>
 #include <vector>
 
 namespace zaya {
@@ -24,6 +25,7 @@ struct Context::Impl {
   model::RouterScratch router;
   model::ExpertScratch experts;
   std::vector<model::Route> routes;
+  std::vector<std::byte> embedding_group;  // one unpacked group of 8 rows of an R8 embedding
 };
 
 }  // namespace zaya

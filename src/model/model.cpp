@@ -81,12 +81,12 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& directory,
   m->weights_ = std::make_unique<model::ModelWeights>(model::load_weights(store, m->config_));
   store.reset();
   report(0.5f);
-  if (options.storage == WeightStorage::copied || !options.quantize.empty())
-    model::store_weights_in_arena(*m->weights_, options.quantize, 0, [&](float f) { report(0.5f + 0.45f * f); return true; });
-  report(0.95f);
   auto choice = create_backend(options.backend);
   m->backend_ = std::move(choice.backend);
   m->backend_log_ = std::move(choice.log);
+  if (options.storage == WeightStorage::copied || !options.quantize.empty())
+    model::store_weights_in_arena(*m->weights_, options.quantize, m->backend_->name() == "cpu", 0,
+                                  [&](float f) { report(0.5f + 0.45f * f); return true; });
   report(1.0f);
   return m;
 }

@@ -40,7 +40,7 @@ void release_source(const void* p, size_t bytes) {
 
 }  // namespace
 
-void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, int threads,
+void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, bool repack_for_cpu, int threads,
                             const std::function<bool(float)>& progress) {
   // Which sources are file-mapped tensor bytes (safe to drop from the page tables after use).
   std::vector<std::pair<uintptr_t, uintptr_t>> file_ranges;
@@ -59,6 +59,7 @@ void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, int t
     size_t offset = 0;
     DType target = DType::f32;
     bool done = false;
+    bool r8 = false;
   };
   std::map<const void*, Slot> slots;
   size_t total = 0, source_total = 0;
@@ -109,6 +110,17 @@ void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, int t
       } else {
         convert_matrix_rows(m.row(0), m.dtype, static_cast<size_t>(m.cols), s.target, target, static_cast<size_t>(rows));
       }
+      if (repack_for_cpu && r8_supported(s.target) && rows >= 8) {
+        // R8: each group of 8 rows is interleaved in place (same bytes, reordered).
+        const size_t row_bytes = dtype_row_bytes(s.target, static_cast<size_t>(m.cols));
+        std::vector<std::byte> group(8 * row_bytes);
+        for (int64_t g = 0; g < rows / 8; ++g) {
+          std::byte* at = target + static_cast<size_t>(g) * 8 * row_bytes;
+          std::memcpy(group.data(), at, group.size());
+          repack_r8(s.target, group.data(), 8, static_cast<size_t>(m.cols), at);
+        }
+        s.r8 = true;
+      }
       if (in_file(source, m.bytes())) release_source(source, m.bytes());
       s.done = true;
       done += m.bytes();
@@ -118,6 +130,7 @@ void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, int t
     }
     m.data = target;
     m.dtype = s.target;
+    m.r8 = s.r8;
   });
   w.arena = std::move(arena);
   w.store.reset();  // unmaps the files
