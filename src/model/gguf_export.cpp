@@ -93,6 +93,7 @@ void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPla
     const size_t in_row = dtype_row_bytes(src.dtype, cols);
     if (target == src.dtype || rows < 64 || workers == 1) {
       model::convert_matrix_rows(in, src.dtype, cols, target, bytes.data(), rows);
+      model::release_file_pages(in, rows * in_row);
       return;
     }
     std::atomic<size_t> next{0};
@@ -107,6 +108,7 @@ void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPla
     for (unsigned t = 1; t < workers; ++t) pool.emplace_back(work);
     work();
     for (auto& t : pool) t.join();
+    model::release_file_pages(in, rows * in_row);  // keeps the resident set at one chunk, not the model
   };
   write_gguf(out, meta, specs, fill, 32, progress);
 }

@@ -28,15 +28,14 @@ void ArenaFree::operator()(void* p) const noexcept {
   if (p) ::munmap(p, bytes);
 }
 
-namespace {
-
-// Drops the whole pages inside [p, p + bytes) of a read-only file mapping from the page tables.
-void release_source(const void* p, size_t bytes) {
+void release_file_pages(const void* p, size_t bytes) noexcept {
   static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
   uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
+
+namespace {
 
 }  // namespace
 
@@ -121,7 +120,7 @@ void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, bool 
         }
         s.r8 = true;
       }
-      if (in_file(source, m.bytes())) release_source(source, m.bytes());
+      if (in_file(source, m.bytes())) release_file_pages(source, m.bytes());
       s.done = true;
       done += m.bytes();
       formats[std::string(dtype_name(s.target))] += static_cast<size_t>(m.rows) * static_cast<size_t>(m.cols);

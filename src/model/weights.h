@@ -98,6 +98,11 @@ void for_each_matrix(ModelWeights& w, Fn&& fn) {
   }
 }
 
+// Drops the whole pages inside [p, p + bytes) of a read-only file mapping from this process's
+// page tables (they stay in the page cache; a later read faults them back in): keeps the resident
+// set small while a pass streams through a checkpoint.
+void release_file_pages(const void* p, size_t bytes) noexcept;
+
 // Converts `rows` consecutive rows of `cols` elements from src_type to target (f32, bf16 or a
 // block format; cols a whole number of the target's blocks), e.g. quantizing a BF16 matrix.
 void convert_matrix_rows(const std::byte* src, DType src_type, size_t cols, DType target, std::byte* out, size_t rows);

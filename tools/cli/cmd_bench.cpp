@@ -8,6 +8,8 @@
 #include "model_args.h"
 
 #include "cpu/bandwidth.h"
+#include "cpu/cpu_backend.h"
+#include "cpu/kernels.h"
 
 #include <zaya/context.h>
 #include <zaya/json_writer.h>
@@ -89,6 +91,21 @@ int run_bench(zaya::cli::Args& args) {
   const int32_t first = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   const std::vector<uint8_t> prompt_state = ctx.save_state(0);
 
+  // The same prefill with BF16 dot products (activations rounded to bf16; opt-in in the engine,
+  // ZAYA_CPU_BF16_PREFILL=1, as it is not bit-compatible with decode), when the CPU has them and
+  // the model has BF16 matrices.
+  double prefill_bf16dp_tok_s = 0;
+  if (zaya::cpu::kernels().matmul_bf16_dp && model->info().stored_dtypes.find("BF16") != std::string::npos &&
+      model->backend().name() == "cpu" && prompt >= 32) {
+    const size_t saved = zaya::cpu::bf16_prefill_min_rows();
+    zaya::cpu::set_bf16_prefill_min_rows(32);
+    ctx.clear(0);
+    t0 = Clock::now();
+    (void)ctx.prefill(0, ids);
+    prefill_bf16dp_tok_s = static_cast<double>(prompt) / since(t0);
+    zaya::cpu::set_bf16_prefill_min_rows(saved);
+  }
+
   // Decode at each batch size: B sequences continue the same prompt, each greedily from its own
   // logits (started on different tokens so they diverge and route to different experts).
   std::vector<DecodeResult> results;
@@ -125,10 +142,10 @@ int run_bench(zaya::cli::Args& args) {
       fmt::print("{{\"model\":{},\"dtype\":{},\"threads\":{},\"prompt_tokens\":{},\"gen_tokens\":{},\"batch\":{},"
                  "\"prefill_tok_s\":{:.3f},\"decode_tok_s\":{:.3f},\"bytes_per_token\":{:.0f},\"achieved_gbs\":{:.3f},"
                  "\"bandwidth_gbs\":{:.3f},\"roofline_fraction\":{:.4f},\"peak_rss_mb\":{:.1f},\"load_seconds\":{:.3f},"
-                 "\"weights_bytes\":{},\"kernels\":{}}}\n",
+                 "\"weights_bytes\":{},\"prefill_bf16dp_tok_s\":{:.3f},\"kernels\":{}}}\n",
                  zaya::json::quote(dir), zaya::json::quote(info.stored_dtypes), ctx.options().threads == 0 ? -1 : ctx.options().threads,
                  prompt, gen, r.batch, prefill_tok_s, r.tok_s, r.bytes_per_token, r.achieved_gbs, bw.median_gbs, r.roofline,
-                 peak_rss_mb(), load_seconds, info.stored_bytes, zaya::json::quote(info.backend));
+                 peak_rss_mb(), load_seconds, info.stored_bytes, prefill_bf16dp_tok_s, zaya::json::quote(info.backend));
     return 0;
   }
   fmt::print("model             {} ({}, {})\n", dir, info.stored_dtypes, info.backend);
@@ -136,6 +153,8 @@ int run_bench(zaya::cli::Args& args) {
              bw.best_gbs, bw.passes, bw.bytes_per_pass >> 20, bw.threads);
   fmt::print("load              {:.3f} s ({:.2f} GB of weights)\n", load_seconds, static_cast<double>(info.stored_bytes) / 1e9);
   fmt::print("prefill           {} tokens in {:.3f} s = {:.1f} tok/s\n", prompt, prefill_seconds, prefill_tok_s);
+  if (prefill_bf16dp_tok_s > 0)
+    fmt::print("prefill bf16-dot  {:.1f} tok/s (activations rounded to bf16; ZAYA_CPU_BF16_PREFILL=1)\n", prefill_bf16dp_tok_s);
   for (const auto& r : results)
     fmt::print("decode batch {:<4} {:8.2f} tok/s aggregate, {:7.1f} MB weights/token, {:6.2f} GB/s = {:5.1f}% of the read roofline\n",
                r.batch, r.tok_s, r.bytes_per_token / 1e6, r.achieved_gbs, 100 * r.roofline);
