@@ -60,7 +60,7 @@ def main():
     if len(sys.argv) > 4 and os.path.exists(sys.argv[4]):
         loads = [json.loads(l) for l in open(sys.argv[4]) if l.strip()]
         lines.append("")
-        lines.append("Warm load with `--load mmap` (files already in the page cache; no copy, 4 KiB pages): " +
+        lines.append("Load with `--load mmap` (no copy; the matrices are paged in by the first tokens): " +
                      ", ".join(f"{fmt_name(r['dtype'])} {r['load_seconds']:.2f} s" for r in loads) + ".")
     bench_text = "\n".join(lines)
 
