@@ -44,8 +44,13 @@ int run_info(zaya::cli::Args& args) {
              c.hidden, c.q_heads, c.kv_heads, c.head_dim, c.experts, c.expert_width, c.router_width);
   fmt::print("vocab       {} rows (tied LM head: {})\n", c.vocab, c.tie_embeddings ? "yes" : "no");
   fmt::print("rope        theta {}, rotary dims {} of {}\n", c.rope_theta, c.rotary_dim(), c.head_dim);
-  fmt::print("parameters  {:.3f} B total, {:.3f} B active per token (+ {:.3f} B embedding / LM head)\n",
-             i.total_params / 1e9, i.active_params / 1e9, i.embedding_params / 1e9);
+  // Billions for ZAYA1-sized models, millions for small ones (0.002 B says nothing).
+  const bool billions = i.total_params >= 100'000'000;
+  const double unit = billions ? 1e9 : 1e6;
+  const char* suffix = billions ? "B" : "M";
+  fmt::print("parameters  {:.3f} {} total, {:.3f} {} active per token (+ {:.3f} {} embedding / LM head)\n",
+             static_cast<double>(i.total_params) / unit, suffix, static_cast<double>(i.active_params) / unit, suffix,
+             static_cast<double>(i.embedding_params) / unit, suffix);
   fmt::print("weights     {} tensors, {}, stored as {}\n", i.tensor_count, human_bytes(double(i.stored_bytes)), i.stored_dtypes);
   fmt::print("backend     {}  [{}]\n", i.backend, i.backend_log);
   return 0;
