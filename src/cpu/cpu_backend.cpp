@@ -33,6 +33,30 @@ std::string CpuBackend::description() const {
   return fmt::format("cpu ({} kernels)", kernels().isa);
 }
 
+namespace {
+
+// Quantizes the n rows of X once (ActQ8 blocks, zaya/quant.h) into the workspace, for a product
+// with the block-quantized W; every thread then multiplies its rows of W against it.
+const uint8_t* quantize_activations(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n) {
+  const auto& k = kernels();
+  const size_t cols = static_cast<size_t>(w.cols);
+  if (cols % dtype_block_elems(w.dtype) != 0)
+    fail(ErrorCode::internal, "cpu backend: {} matrix with {} columns (not whole blocks)", dtype_name(w.dtype), cols);
+  const size_t x_row = actq8::row_bytes(cols);
+  ws.activations.resize((n * x_row + sizeof(float) - 1) / sizeof(float));
+  auto* xq = reinterpret_cast<uint8_t*>(ws.activations.data());
+  if (n >= 8) {
+    ws.pool.parallel_for(n, [&](size_t i0, size_t i1) {
+      k.quantize_activations(x + i0 * ldx, ldx, i1 - i0, cols, xq + i0 * x_row);
+    }, 4);
+  } else {
+    k.quantize_activations(x, ldx, n, cols, xq);
+  }
+  return xq;
+}
+
+}  // namespace
+
 void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
                         size_t ldy) const {
   if (w.r8) {
@@ -82,18 +106,7 @@ void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, si
     case DType::q4_k: {
       // X is quantized once (ActQ8 blocks, zaya/quant.h) into the workspace, then every thread
       // multiplies its rows of W against it; W is never expanded.
-      if (cols % dtype_block_elems(w.dtype) != 0)
-        fail(ErrorCode::internal, "cpu backend: {} matrix with {} columns (not whole blocks)", dtype_name(w.dtype), cols);
-      const size_t x_row = actq8::row_bytes(cols);
-      ws.activations.resize((n * x_row + sizeof(float) - 1) / sizeof(float));
-      auto* xq = reinterpret_cast<uint8_t*>(ws.activations.data());
-      if (n >= 8) {
-        ws.pool.parallel_for(n, [&](size_t i0, size_t i1) {
-          k.quantize_activations(x + i0 * ldx, ldx, i1 - i0, cols, xq + i0 * x_row);
-        }, 4);
-      } else {
-        k.quantize_activations(x, ldx, n, cols, xq);
-      }
+      const uint8_t* xq = quantize_activations(ws, w, x, ldx, n);
       const auto fn = w.dtype == DType::q8_0 ? k.matmul_q8_0 : w.dtype == DType::q4_0 ? k.matmul_q4_0 : k.matmul_q4_k;
       // Split in whole 4-row tiles (parallel_for's boundaries need not be grain multiples).
       ws.pool.parallel_for((rows + 3) / 4, [&](size_t t0, size_t t1) {
@@ -113,18 +126,7 @@ void CpuBackend::matmul_r8(Workspace& ws, const WeightMatrix& w, const float* x,
   const auto& k = kernels();
   const size_t rows = static_cast<size_t>(w.rows);
   const size_t cols = static_cast<size_t>(w.cols);
-  if (cols % dtype_block_elems(w.dtype) != 0)
-    fail(ErrorCode::internal, "cpu backend: {} matrix with {} columns (not whole blocks)", dtype_name(w.dtype), cols);
-  const size_t x_row = actq8::row_bytes(cols);
-  ws.activations.resize((n * x_row + sizeof(float) - 1) / sizeof(float));
-  auto* xq = reinterpret_cast<uint8_t*>(ws.activations.data());
-  if (n >= 8) {
-    ws.pool.parallel_for(n, [&](size_t i0, size_t i1) {
-      k.quantize_activations(x + i0 * ldx, ldx, i1 - i0, cols, xq + i0 * x_row);
-    }, 4);
-  } else {
-    k.quantize_activations(x, ldx, n, cols, xq);
-  }
+  const uint8_t* xq = quantize_activations(ws, w, x, ldx, n);
   const auto fn = w.dtype == DType::q8_0   ? k.matmul_q8_0_r8
                   : w.dtype == DType::q4_0 ? k.matmul_q4_0_r8
                                            : k.matmul_q4_k_r8;
