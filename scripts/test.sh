@@ -25,6 +25,23 @@ ZAYA_HIP_PLUGIN="$(cd "$HIP_BUILD_DIR" && pwd)/libzaya-hip.so" "$BUILD_DIR/zaya"
   --model tests/data/checkpoints/tiny-a/native-f32 --backend auto
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
 
+# ---- Always: the file parsers and hostile-input tests under AddressSanitizer + UBSan --------------
+# (GCC, -O1, build-asan-parsers): safetensors / GGUF / config / tokenizer / template limits and the
+# quantized-block code. Timed at ~2.5 min build + 15 s run on 2 cores; the full sanitizer suite,
+# TSan and fuzzing below stay opt-in (three more full builds would take CI past 20 minutes).
+if [ "${ZAYA_SANITIZERS:-0}" != 1 ]; then
+  PARSERS_DIR="${BUILD_DIR}-asan-parsers"
+  PARSER_TESTS=(test_gguf test_model_malformed test_hardening_files test_hardening_limits test_hardening_text test_model_quant)
+  cmake -S . -B "$PARSERS_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1" \
+    "-DCMAKE_CXX_FLAGS=-fno-sanitize-recover=all -D_GLIBCXX_ASSERTIONS" "-DCMAKE_C_FLAGS=-fno-sanitize-recover=all" \
+    -DZAYA_SANITIZE=address,undefined
+  cmake --build "$PARSERS_DIR" -j "$JOBS" --target "${PARSER_TESTS[@]}"
+  ASAN_OPTIONS="detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1" \
+  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    ctest --test-dir "$PARSERS_DIR" --output-on-failure -j "$JOBS" -R "^($(IFS='|'; echo "${PARSER_TESTS[*]}"))\$"
+fi
+
 # ---- Hardening (docs/SECURITY.md): sanitizers and fuzzing -----------------------------------------
 # Opt-in until a full CI run of it has been timed and seen green: ZAYA_SANITIZERS=1 runs it;
 # FUZZ_SECONDS sets the fuzz time.
