@@ -8,32 +8,8 @@ using namespace zaya;
 
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-Run run(const std::string& arguments) {
-  auto dir = test::temp_dir("cli-run");
-  const std::string cmd = std::string(ZAYA_CLI_PATH) + " " + arguments + " >" + (dir / "out").string() + " 2>" +
-                          (dir / "err").string();
-  Run r;
-  int raw = std::system(cmd.c_str());
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  auto slurp = [](const std::filesystem::path& p) {
-    std::FILE* f = std::fopen(p.c_str(), "rb");
-    std::string s;
-    if (!f) return s;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-    std::fclose(f);
-    return s;
-  };
-  r.out = slurp(dir / "out");
-  r.err = slurp(dir / "err");
-  return r;
-}
+using Run = test::CliRun;
+Run run(const std::string& arguments) { return test::run_cli(arguments); }
 
 std::string ids_text(const std::vector<int32_t>& ids) {
   std::string s;

@@ -22,26 +22,8 @@ std::filesystem::path tiny_chat_model() {
   return dir;
 }
 
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-Run run(const std::string& arguments, const std::string& stdin_text = "") {
-  auto dir = test::temp_dir("cli-text-run");
-  {
-    std::ofstream in(dir / "in");
-    in << stdin_text;
-  }
-  const std::string cmd = std::string(ZAYA_CLI_PATH) + " " + arguments + " <" + (dir / "in").string() + " >" +
-                          (dir / "out").string() + " 2>" + (dir / "err").string();
-  const int raw = std::system(cmd.c_str());
-  auto slurp = [](const std::filesystem::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(dir / "out"), slurp(dir / "err")};
-}
+using Run = test::CliRun;
+Run run(const std::string& arguments, const std::string& stdin_text = "") { return test::run_cli(arguments, stdin_text); }
 
 }  // namespace
 

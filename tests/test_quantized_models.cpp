@@ -63,22 +63,8 @@ std::pair<double, double> agreement(const std::vector<float>& a, const std::vect
   return {double(agree) / double(rows), rel / double(rows)};
 }
 
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-Run zaya_cli(const std::string& arguments) {
-  auto dir = test::temp_dir("quantized-cli-run");
-  const std::string cmd = std::string(ZAYA_CLI_PATH) + " " + arguments + " </dev/null >" + (dir / "out").string() + " 2>" +
-                          (dir / "err").string();
-  const int raw = std::system(cmd.c_str());
-  auto slurp = [](const std::filesystem::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(dir / "out"), slurp(dir / "err")};
-}
+using Run = test::CliRun;
+Run zaya_cli(const std::string& arguments) { return test::run_cli(arguments); }
 
 double json_number(const std::string& json, const std::string& key) {
   const auto at = json.find("\"" + key + "\":");

@@ -26,32 +26,8 @@ std::filesystem::path model_dir() {
   return dir;
 }
 
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-Run zaya_cli(const std::string& arguments) {
-  REQUIRE_MESSAGE(std::filesystem::exists(ZAYA_CLI_PATH), "build the zaya_cli target first: " << ZAYA_CLI_PATH);
-  auto dir = test::temp_dir("rsa-cli-run");
-  const std::string cmd = std::string(ZAYA_CLI_PATH) + " " + arguments + " >" + (dir / "out").string() + " 2>" + (dir / "err").string();
-  Run r;
-  const int raw = std::system(cmd.c_str());
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  auto slurp = [](const std::filesystem::path& p) {
-    std::string s;
-    if (std::FILE* f = std::fopen(p.c_str(), "rb")) {
-      char buf[4096];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-      std::fclose(f);
-    }
-    return s;
-  };
-  r.out = slurp(dir / "out");
-  r.err = slurp(dir / "err");
-  return r;
-}
+using Run = test::CliRun;
+Run zaya_cli(const std::string& arguments) { return test::run_cli(arguments); }
 
 std::string rsa_args(int seed) {
   return "rsa --model " + model_dir().string() +

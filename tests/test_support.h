@@ -6,12 +6,18 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <span>
 #include <string>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace zaya::test {
 
@@ -36,6 +42,27 @@ std::vector<T> read_tensor(const SafetensorsFile& file, const std::string& name)
   }
   FAIL("tensor " << name << " not found");
   return {};
+}
+
+// One run of the `zaya` CLI (ZAYA_CLI_PATH) with `arguments` (shell syntax) and stdin_text on
+// stdin: exit status, stdout, stderr. Files go to a per-process temp dir (ctest runs binaries in
+// parallel).
+struct CliRun {
+  int status = -1;
+  std::string out, err;
+};
+inline CliRun run_cli(const std::string& arguments, const std::string& stdin_text = "") {
+  REQUIRE_MESSAGE(std::filesystem::exists(ZAYA_CLI_PATH), "build the zaya_cli target first: " << ZAYA_CLI_PATH);
+  const auto dir = temp_dir("cli-run-" + std::to_string(::getpid()));
+  std::ofstream(dir / "in", std::ios::binary) << stdin_text;
+  const std::string cmd = std::string(ZAYA_CLI_PATH) + " " + arguments + " <" + (dir / "in").string() + " >" +
+                          (dir / "out").string() + " 2>" + (dir / "err").string();
+  const int raw = std::system(cmd.c_str());
+  auto slurp = [](const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(dir / "out"), slurp(dir / "err")};
 }
 
 // max |a - b| / max |b|: the relative error measure the issue specifies.
