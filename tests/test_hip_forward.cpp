@@ -68,18 +68,6 @@ std::vector<float> device_all_logits(hip_loader::DeviceForward& fwd, int32_t seq
   return out;
 }
 
-std::vector<float> context_all_logits(const std::shared_ptr<const Model>& model, const std::vector<int32_t>& ids) {
-  Context ctx(model, {.max_sequences = 1, .max_context = 256, .threads = 1});
-  std::vector<BatchToken> batch;
-  for (int32_t id : ids) batch.push_back({0, id, true});
-  ctx.decode(batch);
-  std::vector<float> out;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    auto row = ctx.logits(i);
-    out.insert(out.end(), row.begin(), row.end());
-  }
-  return out;
-}
 
 int32_t argmax(std::span<const float> v) { return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin()); }
 
@@ -116,7 +104,7 @@ TEST_CASE("hip forward on the emulated device: golden logits and greedy ids of e
 
       // The same model through zaya::Context, whose matmul / attention / experts run on the device.
       if (wave == 64) {
-        const double ctx_err = relative_error(context_all_logits(model, golden.input_ids), golden.logits);
+        const double ctx_err = relative_error(test::logits_at_every_position(model, golden.input_ids, 1), golden.logits);
         MESSAGE(dir_name << ": Context on the hip Backend relative error " << ctx_err);
         CHECK(ctx_err <= c.tolerance);
       }

@@ -21,18 +21,6 @@ Golden read_golden(const std::string& name) {
           test::read_tensor<float>(f, "logits")};
 }
 
-std::vector<float> all_logits(const std::shared_ptr<const Model>& model, const std::vector<int32_t>& ids) {
-  Context ctx(model, {.max_sequences = 1, .max_context = 256});
-  std::vector<BatchToken> batch;
-  for (int32_t id : ids) batch.push_back({0, id, true});
-  ctx.decode(batch);
-  std::vector<float> out;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    auto row = ctx.logits(i);
-    out.insert(out.end(), row.begin(), row.end());
-  }
-  return out;
-}
 
 std::vector<int32_t> greedy(const std::shared_ptr<const Model>& model, const std::vector<int32_t>& prompt, size_t count) {
   Context ctx(model, {.max_sequences = 1, .max_context = 256});
@@ -55,7 +43,7 @@ TEST_CASE("golden logits and greedy ids for every writing of tiny-a") {
     CAPTURE(dir_name);
     auto golden = read_golden(c.dir);
     auto model = Model::load(checkpoint(c.dir), {.backend = "cpu"});
-    auto logits = all_logits(model, golden.input_ids);
+    auto logits = test::logits_at_every_position(model, golden.input_ids);
     const double err = relative_error(logits, golden.logits);
     MESSAGE(dir_name << ": relative error max|d|/max|ref| = " << err);
     CHECK(err <= c.tolerance);
@@ -65,8 +53,8 @@ TEST_CASE("golden logits and greedy ids for every writing of tiny-a") {
 
 TEST_CASE("native and legacy layouts compute the same network") {
   auto golden = read_golden("native-f32");
-  auto native = all_logits(Model::load(checkpoint("native-f32")), golden.input_ids);
-  auto legacy = all_logits(Model::load(checkpoint("legacy-f32")), golden.input_ids);
+  auto native = test::logits_at_every_position(Model::load(checkpoint("native-f32")), golden.input_ids);
+  auto legacy = test::logits_at_every_position(Model::load(checkpoint("legacy-f32")), golden.input_ids);
   const double err = relative_error(legacy, native);
   MESSAGE("native vs legacy relative error = " << err);
   CHECK(err <= 1e-6);
@@ -86,7 +74,7 @@ TEST_CASE("skip class never wins on tiny-a, and both skip semantics agree there"
   Context ca(a, {.max_context = 64});
   ca.prefill(0, golden.input_ids);
   CHECK(ca.skip_count() == 0);
-  CHECK(relative_error(all_logits(a, golden.input_ids), all_logits(b, golden.input_ids)) == 0.0);
+  CHECK(relative_error(test::logits_at_every_position(a, golden.input_ids), test::logits_at_every_position(b, golden.input_ids)) == 0.0);
 }
 
 TEST_CASE("copied weight storage computes exactly what the mapped files do") {
@@ -94,8 +82,8 @@ TEST_CASE("copied weight storage computes exactly what the mapped files do") {
     const std::string name = dir;
     CAPTURE(name);
     auto golden = read_golden(dir);
-    auto mapped = all_logits(Model::load(checkpoint(dir)), golden.input_ids);
-    auto copied = all_logits(Model::load(checkpoint(dir), {.storage = WeightStorage::copied}), golden.input_ids);
+    auto mapped = test::logits_at_every_position(Model::load(checkpoint(dir)), golden.input_ids);
+    auto copied = test::logits_at_every_position(Model::load(checkpoint(dir), {.storage = WeightStorage::copied}), golden.input_ids);
     CHECK(relative_error(copied, mapped) == 0.0);
   }
 }

@@ -21,18 +21,6 @@ namespace {
 std::filesystem::path arith_model() { return std::filesystem::path(ZAYA_SOURCE_DIR) / "models" / "zaya-arith"; }
 
 // Logits at every position of a fixed id sequence.
-std::vector<float> all_logits(const std::shared_ptr<const Model>& model, const std::vector<int32_t>& ids) {
-  Context ctx(model, {.max_sequences = 1, .max_context = static_cast<int64_t>(ids.size()), .threads = 2});
-  std::vector<BatchToken> batch;
-  for (int32_t id : ids) batch.push_back({0, id, true});
-  ctx.decode(batch);
-  std::vector<float> out;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    auto row = ctx.logits(i);
-    out.insert(out.end(), row.begin(), row.end());
-  }
-  return out;
-}
 
 std::vector<int32_t> test_ids(int64_t vocab, size_t n) {
   std::vector<int32_t> ids;
@@ -127,7 +115,7 @@ TEST_CASE("a GGUF file written without quantization computes exactly what the sa
     CHECK(from_gguf->config().layout == reference->config().layout);
     CHECK(from_gguf->info().tensor_count == reference->info().tensor_count);
     const auto ids = test_ids(reference->config().vocab, 12);
-    CHECK(all_logits(from_gguf, ids) == all_logits(reference, ids));
+    CHECK(test::logits_at_every_position(from_gguf, ids, 2) == test::logits_at_every_position(reference, ids, 2));
   }
 }
 
@@ -144,7 +132,7 @@ TEST_CASE("quantize-on-load and a quantized GGUF file give identical logits, clo
   // rows in the ggml layout): the embedding lookup must find both.
   const int32_t vocab = static_cast<int32_t>(reference->config().vocab);
   for (int32_t id : {vocab - 1, vocab / 8 * 8 - 1, vocab / 8 * 8 - 8, 9}) ids.push_back(id);
-  const auto exact = all_logits(reference, ids);
+  const auto exact = test::logits_at_every_position(reference, ids, 2);
 
   struct Case {
     const char* spec;
@@ -163,7 +151,7 @@ TEST_CASE("quantize-on-load and a quantized GGUF file give identical logits, clo
     options.quantize = QuantizationPlan::parse(c.spec);
     auto on_load = Model::load(dir, options);
     CHECK(on_load->info().stored_dtypes.find(c.format) != std::string::npos);
-    const auto quantized = all_logits(on_load, ids);
+    const auto quantized = test::logits_at_every_position(on_load, ids, 2);
     const auto [top1, rel] = agreement(exact, quantized, V);
     MESSAGE(c.spec << ": top-1 agreement " << top1 << ", mean relative logit error " << rel);
     CHECK(top1 >= c.min_top1);
@@ -180,15 +168,15 @@ TEST_CASE("quantize-on-load and a quantized GGUF file give identical logits, clo
     quantize_to_gguf(dir, options.quantize, file, 2);
     ModelOptions copy;
     copy.storage = WeightStorage::copied;
-    CHECK(all_logits(Model::load(file, copy), ids) == quantized);
-    const auto mapped = all_logits(Model::load(file), ids);
+    CHECK(test::logits_at_every_position(Model::load(file, copy), ids, 2) == quantized);
+    const auto mapped = test::logits_at_every_position(Model::load(file), ids, 2);
     const double layout_error = test::relative_error(mapped, quantized);
     MESSAGE(c.spec << ": mapped ggml layout vs R8 arena, max relative difference " << layout_error);
     CHECK(layout_error < 2e-2);
     // Quantization is deterministic and independent of the thread count.
     const auto file1 = file.parent_path() / "one-thread.gguf";
     quantize_to_gguf(dir, options.quantize, file1, 1);
-    CHECK(all_logits(Model::load(file1), ids) == mapped);
+    CHECK(test::logits_at_every_position(Model::load(file1), ids, 2) == mapped);
   }
 }
 

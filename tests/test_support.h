@@ -1,6 +1,7 @@
 // tests/test_support.h - shared helpers for the doctest suite.
 #pragma once
 
+#include <zaya/context.h>
 #include <zaya/safetensors.h>
 
 #include <doctest/doctest.h>
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,6 +44,23 @@ std::vector<T> read_tensor(const SafetensorsFile& file, const std::string& name)
   }
   FAIL("tensor " << name << " not found");
   return {};
+}
+
+// The logits at every position of one forward pass over `ids` (a fresh sequence), flattened
+// [position][vocab]. The result does not depend on `threads` (0: all cores).
+inline std::vector<float> logits_at_every_position(const std::shared_ptr<const Model>& model,
+                                                   const std::vector<int32_t>& ids, int threads = 0) {
+  Context ctx(model, {.max_sequences = 1, .max_context = static_cast<int64_t>(std::max<size_t>(ids.size(), 1)),
+                      .threads = threads});
+  std::vector<BatchToken> batch;
+  for (int32_t id : ids) batch.push_back({0, id, true});
+  ctx.decode(batch);
+  std::vector<float> out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto row = ctx.logits(i);
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
 }
 
 // One run of the `zaya` CLI (ZAYA_CLI_PATH) with `arguments` (shell syntax) and stdin_text on

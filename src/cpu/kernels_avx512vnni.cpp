@@ -52,22 +52,6 @@ inline float hsum(__m512 v) {
   return _mm_cvtss_f32(h4);
 }
 
-template <int RX>
-struct Act {
-  const int8_t* q[RX];
-  const float* d[RX];
-  const float* s[RX];
-  Act(const uint8_t* xq, size_t cols) {
-    const size_t row = actq8::row_bytes(cols);
-    for (int b = 0; b < RX; ++b) {
-      const uint8_t* p = xq + static_cast<size_t>(b) * row;
-      q[b] = actq8::qs(p);
-      d[b] = actq8::d(p, cols);
-      s[b] = actq8::s(p, cols);
-    }
-  }
-};
-
 template <int RW, int RX>
 inline void store(__m512 (&acc)[RW][RX], float* y, size_t ldy) {
   for (int a = 0; a < RW; ++a)
@@ -178,7 +162,7 @@ template <bool Q8, int RW, int RX>
 void tile_q32(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t cols, float* y, size_t ldy) {
   using K = Q32<Q8>;
   constexpr size_t BB = K::BB, G = K::G;
-  const Act<RX> x(xq, cols);
+  const ActRows<RX> x(xq, cols);
   __m512 acc[RW][RX];
   for (int a = 0; a < RW; ++a)
     for (int b = 0; b < RX; ++b) acc[a][b] = _mm512_setzero_ps();
@@ -268,7 +252,7 @@ inline void q4k_scales(const uint8_t* blk, __m256& sc, __m256& mn) {
 
 template <int RW, int RX>
 void tile_q4k(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t cols, float* y, size_t ldy) {
-  const Act<RX> x(xq, cols);
+  const ActRows<RX> x(xq, cols);
   __m512 acc[RW][RX];
   for (int a = 0; a < RW; ++a)
     for (int b = 0; b < RX; ++b) acc[a][b] = _mm512_setzero_ps();
@@ -388,7 +372,7 @@ void matmul_quant(const void* w, const void* xq, size_t n, size_t cols, float* y
 // explicit prefetches 1-8 KB ahead made the DRAM-bound matvec 10-20% slower on Zen 5).
 
 template <int RX>
-void group_q4_0_r8(const uint8_t* gp, size_t nb, const Act<RX>& x, float (&out)[RX][8]) {
+void group_q4_0_r8(const uint8_t* gp, size_t nb, const ActRows<RX>& x, float (&out)[RX][8]) {
   __m512 acc[2][RX];
   for (int h = 0; h < 2; ++h)
     for (int b = 0; b < RX; ++b) acc[h][b] = _mm512_setzero_ps();
@@ -429,7 +413,7 @@ void group_q4_0_r8(const uint8_t* gp, size_t nb, const Act<RX>& x, float (&out)[
 }
 
 template <int RX>
-void group_q8_0_r8(const uint8_t* gp, size_t nb, const Act<RX>& x, float (&out)[RX][8]) {
+void group_q8_0_r8(const uint8_t* gp, size_t nb, const ActRows<RX>& x, float (&out)[RX][8]) {
   __m512 acc[4][RX];
   for (int h = 0; h < 4; ++h)
     for (int b = 0; b < RX; ++b) acc[h][b] = _mm512_setzero_ps();
@@ -474,7 +458,7 @@ void group_q8_0_r8(const uint8_t* gp, size_t nb, const Act<RX>& x, float (&out)[
 // sub-block on a per-row accumulator. The codes are laid out as for Q4_0 R8 (4 rows x 16 bytes
 // per zmm), the low nibbles meeting sub-block 2c's activations and the high nibbles 2c+1's.
 template <int RX>
-void group_q4_k_r8(const uint8_t* gp, size_t nsb, const Act<RX>& x, float (&out)[RX][8]) {
+void group_q4_k_r8(const uint8_t* gp, size_t nsb, const ActRows<RX>& x, float (&out)[RX][8]) {
   __m512 acc[2][RX];
   __m256 mins[RX];
   for (int b = 0; b < RX; ++b) {
@@ -580,7 +564,7 @@ void matmul_quant_r8(const void* w, size_t rows, const void* xq, size_t n, size_
       const uint8_t* gp = wb + g * w_row;
       const size_t lo = std::max(g, r_begin), hi = std::min(g + 8, r_end);
       auto run = [&]<int RX>(size_t i) {
-        const Act<RX> x(xb + i * x_row, cols);
+        const ActRows<RX> x(xb + i * x_row, cols);
         float out[RX][8];
         if constexpr (T == DType::q4_0) {
           group_q4_0_r8<RX>(gp, nb, x, out);

@@ -146,6 +146,24 @@ struct IntOps<xsimd::sse2> {
   }
 };
 
+// Pointers to the codes, scales and sums of RX consecutive ActQ8 activation rows (zaya/quant.h);
+// shared by the portable kernels below and the VNNI ones (kernels_avx512vnni.cpp).
+template <int RX>
+struct ActRows {
+  const int8_t* q[RX];
+  const float* d[RX];
+  const float* s[RX];
+  ActRows(const uint8_t* xq, size_t cols) {
+    const size_t row = actq8::row_bytes(cols);
+    for (int b = 0; b < RX; ++b) {
+      const uint8_t* p = xq + static_cast<size_t>(b) * row;
+      q[b] = actq8::qs(p);
+      d[b] = actq8::d(p, cols);
+      s[b] = actq8::s(p, cols);
+    }
+  }
+};
+
 template <class Arch>
 struct Kernels {
   using F = xsimd::batch<float, Arch>;
@@ -334,22 +352,6 @@ struct Kernels {
     const size_t row = actq8::row_bytes(cols);
     for (size_t i = 0; i < n; ++i) quantize_activation_row(x + i * ldx, cols, static_cast<uint8_t*>(xq) + i * row);
   }
-
-  template <int RX>
-  struct ActRows {
-    const int8_t* q[RX];
-    const float* d[RX];
-    const float* s[RX];
-    ActRows(const uint8_t* xq, size_t cols) {
-      const size_t row = actq8::row_bytes(cols);
-      for (int b = 0; b < RX; ++b) {
-        const uint8_t* p = xq + static_cast<size_t>(b) * row;
-        q[b] = actq8::qs(p);
-        d[b] = actq8::d(p, cols);
-        s[b] = actq8::s(p, cols);
-      }
-    }
-  };
 
   template <int RW, int RX>
   static void store_tile(const float (&acc)[RW][RX], float* y, size_t ldy) {
