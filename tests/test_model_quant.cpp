@@ -407,7 +407,8 @@ TEST_CASE("R8 matmul kernels match the integer-exact reference on every row rang
             std::vector<uint8_t> xq(n * xr);
             k->quantize_activations(x.data(), cols, n, cols, xq.data());
             const std::pair<size_t, size_t> ranges[] = {{0, rows}, {1, rows - 1}, {rows / 2, rows}, {0, rows / 3}};
-            for (auto [r0, r1] : ranges) {
+            for (const auto& range : ranges) {
+              const size_t r0 = range.first, r1 = range.second;  // CAPTURE is a lambda: no bindings
               CAPTURE(cols); CAPTURE(rows); CAPTURE(n); CAPTURE(r0); CAPTURE(r1);
               const size_t ldy = rows + 3;
               std::vector<float> y(n * ldy, NAN);

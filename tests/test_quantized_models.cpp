@@ -247,10 +247,13 @@ TEST_CASE("zaya quantize, compare and bench on the default model") {
   CHECK(json_number(c.out, "top1_agreement") >= 0.9);
   CHECK(json_number(c.out, "mean_relative_error") > 0);
   CHECK(json_number(c.out, "mean_relative_error") < 0.2);
-  // Quantize-on-load (R8 kernels) measures the same as the GGUF file (ggml-layout kernels).
+  // Quantize-on-load (R8 kernels) measures the same as the GGUF file (ggml-layout kernels). The
+  // two error figures can differ by no more than the two layouts' logits differ from each other
+  // (triangle inequality), bounded above at 2e-2 and measured at 3.5e-3 at most. Measured here:
+  // 0.12e-3 (GCC, Release) and 1.9e-3 (clang -O1, ASan build); Q4_0 instead of Q8_0 moves it by 0.2.
   const Run c2 = zaya_cli("compare --model " + dir + " --quantize q8_0 --prompts 2 --tokens 24 --threads 2 --json");
   REQUIRE_MESSAGE(c2.status == 0, c2.err);
-  CHECK(std::fabs(json_number(c2.out, "mean_relative_error") - json_number(c.out, "mean_relative_error")) < 1e-3);
+  CHECK(std::fabs(json_number(c2.out, "mean_relative_error") - json_number(c.out, "mean_relative_error")) < 5e-3);
   CHECK(json_number(c2.out, "top1_agreement") == json_number(c.out, "top1_agreement"));
   const Run same = zaya_cli("compare --model " + dir + " --quantize keep --prompts 1 --tokens 8 --json");
   // An empty plan is not a comparison worth running, but it must be exact if asked for.

@@ -371,9 +371,10 @@ TEST_CASE("streaming agrees with the one-shot parse however the text is split") 
       {"a </think> b <zyphra_tool_cal c <think>", false},
   };
   Lcg random{777};
-  for (const auto& [text, starts_in_reasoning] : samples) {
+  for (const auto& sample : samples) {
+    const std::string& text = sample.first;  // INFO captures it in a lambda: not a binding (clang 14)
     ChatOutputOptions options;
-    options.starts_in_reasoning = starts_in_reasoning;
+    options.starts_in_reasoning = sample.second;
     ChatOutput expected = parse_chat_output(text, options);
     for (int trial = 0; trial < 60; ++trial) {
       std::vector<std::string> pieces;

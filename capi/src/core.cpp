@@ -184,6 +184,16 @@ void cancel_context(ContextState& state) noexcept {
 using namespace zaya;
 using namespace zaya::capi;
 
+// The backends found at first use (C++ linkage: it returns a C++ type).
+namespace {
+
+const std::vector<std::pair<std::string, std::string>>& backends() {
+  static const auto list = list_backends();
+  return list;
+}
+
+}  // namespace
+
 extern "C" {
 
 // ---- versions --------------------------------------------------------------------------------------
@@ -223,15 +233,6 @@ ZAYA_API void zaya_set_log_callback(zaya_log_fn callback, void* user_data, int32
 }
 
 // ---- backends --------------------------------------------------------------------------------------
-
-namespace {
-
-const std::vector<std::pair<std::string, std::string>>& backends() {
-  static const auto list = list_backends();
-  return list;
-}
-
-}  // namespace
 
 ZAYA_API size_t zaya_backend_count(void) {
   size_t n = 0;

@@ -154,12 +154,12 @@ std::vector<std::string> RsaConfig::preset_names() { return {"single", "light", 
 
 RsaConfig RsaConfig::preset(std::string_view name) {
   RsaConfig c;
-  auto set = [&](int t, int n, int k, int64_t beta, int64_t tau) {
-    c.t = t;
-    c.n = n;
-    c.c = k;
-    c.beta = beta;
-    c.tau = tau;
+  auto set = [&](int rounds, int population, int subset, int64_t window, int64_t tail) {
+    c.t = rounds;
+    c.n = population;
+    c.c = subset;
+    c.beta = window;
+    c.tau = tail;
   };
   if (name == "single") set(0, 1, 1, 16384, 4096);
   else if (name == "light") set(2, 16, 4, 8192, 4096);

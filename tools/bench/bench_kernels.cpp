@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
     std::printf("stream_sum (1 thread): %.2f GB/s\n", double(big.size() * sizeof(float)) * reps / secs / 1e9);
   }
   std::normal_distribution<float> g(0.0f, 0.02f);
-  for (auto [rows, cols] : {std::pair<size_t, size_t>{2048, 2048}, {4096, 2048}}) {
+  for (auto [rows_, cols_] : {std::pair<size_t, size_t>{2048, 2048}, {4096, 2048}}) {
+    const size_t rows = rows_, cols = cols_;  // lambdas below capture them (clang 14: not bindings)
     std::vector<float> w(rows * cols);
     for (auto& v : w) v = g(rng);
     for (DType t : {DType::bf16, DType::q8_0, DType::q4_0, DType::q4_k}) {

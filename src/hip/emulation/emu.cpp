@@ -18,6 +18,20 @@
 #include <ucontext.h>
 #endif
 
+// AddressSanitizer keeps a fake stack per thread of execution (detect_stack_use_after_return) and
+// must be told when the stack changes, or it reports the other fiber's frames as use-after-return.
+#if defined(__SANITIZE_ADDRESS__)
+#define ZAYA_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ZAYA_EMU_ASAN 1
+#endif
+#endif
+#if defined(ZAYA_EMU_ASAN)
+#include <pthread.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 // ---- context switch ----------------------------------------------------------------------------
 #if defined(__x86_64__)
 // zaya_emu_switch(save, load): pushes the callee-saved registers on the current stack, stores
@@ -78,6 +92,7 @@ struct Fiber {
   Status status = Status::runnable;
   uint32_t round = 0;  // shuffles done by this lane
   size_t shared_cursor = 0;
+  void* asan_fake_stack = nullptr;  // AddressSanitizer's state while the fiber is switched out
 #if !defined(__x86_64__)
   ucontext_t ctx;
 #endif
@@ -103,6 +118,7 @@ struct Block {
   size_t head = 0, tail = 0;  // queue positions modulo threads
   std::vector<unsigned> warp_waiting, warp_done;
   void* scheduler_sp = nullptr;
+  void* scheduler_asan_fake_stack = nullptr;
 #if !defined(__x86_64__)
   ucontext_t scheduler_ctx;
 #endif
@@ -142,6 +158,52 @@ std::byte* stack_of(unsigned i) {
   return h.stacks + i * h.stack_stride + (h.stack_stride - kStackBytes);
 }
 
+// ---- AddressSanitizer stack-switch annotations (no-ops otherwise) -----------------------------
+
+#if defined(ZAYA_EMU_ASAN)
+// The stack the scheduler runs on: the host thread's own.
+std::pair<const void*, size_t> thread_stack() {
+  static thread_local std::pair<const void*, size_t> bounds = [] {
+    std::pair<const void*, size_t> r{nullptr, 0};
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      void* addr = nullptr;
+      size_t size = 0;
+      if (pthread_attr_getstack(&attr, &addr, &size) == 0) r = {addr, size};
+      pthread_attr_destroy(&attr);
+    }
+    return r;
+  }();
+  return bounds;
+}
+#endif
+
+// Before leaving a stack for `to` (a fiber, or the scheduler when null). `save` receives the
+// leaving side's state; null when the leaving fiber has finished (ASan then frees its state).
+void before_switch(void** save, const Fiber* to) {
+#if defined(ZAYA_EMU_ASAN)
+  if (to) {
+    __sanitizer_start_switch_fiber(save, stack_of(to->linear), kStackBytes);
+  } else {
+    const auto [bottom, size] = thread_stack();
+    __sanitizer_start_switch_fiber(save, bottom, size);
+  }
+#else
+  (void)save;
+  (void)to;
+#endif
+}
+
+// First thing after arriving on a stack: `saved` is what before_switch stored when this side
+// left it (null for a fiber that starts now).
+void after_switch(void* saved) {
+#if defined(ZAYA_EMU_ASAN)
+  __sanitizer_finish_switch_fiber(saved, nullptr, nullptr);
+#else
+  (void)saved;
+#endif
+}
+
 void push(Block& b, unsigned i) {
   b.queue[b.tail % b.threads] = i;
   ++b.tail;
@@ -163,11 +225,13 @@ void switch_from(Fiber& cur, Fiber* next) {
   } else {
     t_host.fiber = nullptr;
   }
+  before_switch(cur.status == Status::done ? nullptr : &cur.asan_fake_stack, next);
 #if defined(__x86_64__)
   zaya_emu_switch(&cur.sp, next ? next->sp : b.scheduler_sp);
 #else
   swapcontext(&cur.ctx, next ? &next->ctx : &b.scheduler_ctx);
 #endif
+  after_switch(cur.asan_fake_stack);
 }
 
 void release_warp(Block& b, unsigned w) {
@@ -200,6 +264,7 @@ void check_divergent_barrier(Block& b) {
 }
 
 [[noreturn]] void fiber_main(Fiber* f) {
+  after_switch(nullptr);
   Block* b = f->block;
   try {
     b->body(b->closure);
@@ -266,11 +331,13 @@ void run_block(Block& b) {
   t_state = first->state;
   t_host.fiber = first;
   ++t_host.stats.switches;
+  before_switch(&b.scheduler_asan_fake_stack, first);
 #if defined(__x86_64__)
   zaya_emu_switch(&b.scheduler_sp, first->sp);
 #else
   swapcontext(&b.scheduler_ctx, &first->ctx);
 #endif
+  after_switch(b.scheduler_asan_fake_stack);
   t_host.fiber = nullptr;
   if (b.live > 0 && b.fault.empty() && !b.error) {
     unsigned at_warp = 0;
