@@ -327,3 +327,21 @@ TEST_CASE("streaming decode: a Strip of leading characters after Fuse spans the 
   }
   CHECK(tok.decode(std::vector<int32_t>{1, 1, 2}) == "a");
 }
+
+TEST_CASE("templates: infinite or huge float arguments where an integer is expected (fuzz_chat_template)") {
+  // Found by fuzz_chat_template under UBSan: batch(272e5789) converted inf to int64 (undefined
+  // behaviour). Every filter argument read as an integer now refuses non-finite and out-of-range
+  // floats, and the even / odd tests compute value % 2 as Python does (3.5 is neither, inf is
+  // neither) instead of casting fmod(inf, 2) to an integer.
+  const auto render = [](std::string_view source) { return ChatTemplate::parse(source).render(Value::object()); };
+  for (const char* source : {"{{ [1,2,3] | batch(272e5789, 'x') | list }}", "{{ [1,2,3] | batch(-1e300) | list }}",
+                             "{{ [1,2,3] | slice(1e19) | list }}", "{{ 'abc' | truncate(1e400) }}",
+                             "{{ 'a\nb' | indent(9.3e18) }}", "{{ 1.5 | round(1e400) }}", "{{ '7' | int(0, -1e400) }}",
+                             "{{ {'a': 1} | tojson(indent=1e308) }}"}) {
+    CAPTURE(source);
+    CHECK_ERROR(render(source), ErrorCode::template_error, "is not a usable integer");
+  }
+  CHECK(render("{{ [1,2,3,4,5] | batch(2.0) | list }}") == "[[1, 2], [3, 4], [5]]");
+  CHECK(render("{{ 1e400 is even }} {{ 1e400 is odd }} {{ 3.5 is odd }} {{ 3.0 is odd }} {{ -3 is odd }} {{ -4.0 is even }}") ==
+        "False False False True True True");
+}

@@ -31,7 +31,13 @@ std::string text_of(const Val& v) { return to_str(v); }
 
 int64_t int_arg(const Val& v, std::string_view what) {
   if (v.is_int() || v.is_bool()) return v.as_int();
-  if (v.is_float()) return static_cast<int64_t>(v.as_double());
+  if (v.is_float()) {
+    // Converting inf, NaN or a float beyond int64 would be undefined behaviour (fuzz_chat_template).
+    const double d = v.as_double();
+    if (!std::isfinite(d) || std::fabs(d) >= 9.2e18)
+      fail(ErrorCode::template_error, "{} = {} is not a usable integer", what, python_float_repr(d));
+    return static_cast<int64_t>(d);
+  }
   if (v.is_undefined()) fail_undefined(v);
   fail(ErrorCode::template_error, "{} must be an integer, not {}", what, type_name(v));
 }

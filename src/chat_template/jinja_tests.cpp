@@ -70,15 +70,25 @@ bool t_sameas(Renderer&, const Val& v, const CallArgs& args) {
   }
 }
 
-int64_t integer_for_parity(const Val& v) {
+// value % 2 as Python computes it for jinja2's even / odd tests: the result takes the divisor's
+// sign, floats keep their fraction (3.5 % 2 = 1.5: neither even nor odd) and inf or NaN give NaN.
+// (Casting fmod(inf, 2) to an integer was undefined behaviour.)
+double python_mod2(const Val& v) {
   if (v.is_undefined()) fail_undefined(v);
-  if (v.is_int() || v.is_bool()) return v.as_int();
-  if (v.is_float()) return static_cast<int64_t>(std::fmod(v.as_double(), 2.0));
+  if (v.is_int() || v.is_bool()) {
+    const int64_t m = v.as_int() % 2;
+    return static_cast<double>(m < 0 ? m + 2 : m);
+  }
+  if (v.is_float()) {
+    double r = std::fmod(v.as_double(), 2.0);
+    if (r < 0) r += 2.0;
+    return r;
+  }
   fail(ErrorCode::template_error, "unsupported operand type(s) for %: '{}' and 'int'", type_name(v));
 }
 
-bool t_even(Renderer&, const Val& v, const CallArgs& args) { return no_arguments(args, "even"), integer_for_parity(v) % 2 == 0; }
-bool t_odd(Renderer&, const Val& v, const CallArgs& args) { return no_arguments(args, "odd"), integer_for_parity(v) % 2 != 0; }
+bool t_even(Renderer&, const Val& v, const CallArgs& args) { return no_arguments(args, "even"), python_mod2(v) == 0.0; }
+bool t_odd(Renderer&, const Val& v, const CallArgs& args) { return no_arguments(args, "odd"), python_mod2(v) == 1.0; }
 
 bool t_divisibleby(Renderer& r, const Val& v, const CallArgs& args) {
   ArgReader a("divisibleby", args, {"num"});
