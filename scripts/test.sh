@@ -36,12 +36,14 @@ if [ "${ZAYA_SANITIZERS:-1}" != 0 ]; then
   # 1. build-san: the whole doctest suite under AddressSanitizer + UndefinedBehaviorSanitizer (any
   #    report aborts the test; _GLIBCXX_ASSERTIONS also traps out-of-range container access), in
   #    the same build as the libFuzzer targets (the libraries carry libFuzzer's coverage hooks,
-  #    which the tests simply do not use). Not run here:
+  #    which the tests simply do not use). Exceptions:
   #  - packaging / FFI tests that load the instrumented libzaya into uninstrumented programs
   #    (Python, Rust, an installed-package consumer): ASan needs to be the first library loaded;
   #    the C ABI they wrap is covered by test_capi, test_capi_threads and the C examples;
-  #  - test_hip_forward: purely numeric (the emulated GPU forward vs the CPU), > 13 minutes under
-  #    ASan; the emulator's own tests (test_hip_emulation_kernels) do run;
+  #  - the HIP emulator's tests (test_hip_emulation_kernels, test_hip_forward) run on their own
+  #    with detect_stack_use_after_return=0: the emulator runs every GPU thread as a fiber, and
+  #    ASan then creates and destroys a fake stack per fiber (measured: test_hip_forward > 13 min
+  #    instead of 84 s, the emulator's kernel tests 84 s instead of 9 s); every other check is on;
   #  - test_sampling's throughput bound (wall clock, meaningless under ASan); the rest runs.
   stage "ASan+UBSan build"
   SAN_BUILD_DIR="${SAN_BUILD_DIR:-${BUILD_DIR}-san}"
@@ -52,11 +54,15 @@ if [ "${ZAYA_SANITIZERS:-1}" != 0 ]; then
     -DZAYA_SANITIZE=address,undefined -DZAYA_FUZZ=ON -DZAYA_WERROR=ON
   cmake --build "$SAN_BUILD_DIR" -j "$JOBS"
   stage "tests under ASan+UBSan"
-  SAN_SKIP='^(capi_install|python_bindings|rust_bindings|example_python|example_rust|test_hip_forward|test_sampling)$'
-  export ASAN_OPTIONS="detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
+  SAN_HIP='^(test_hip_emulation_kernels|test_hip_forward)$'
+  SAN_SKIP='^(capi_install|python_bindings|rust_bindings|example_python|example_rust|test_hip_emulation_kernels|test_hip_forward|test_sampling)$'
+  asan_options="detect_leaks=1:strict_string_checks=1:check_initialization_order=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  export ASAN_OPTIONS="$asan_options:detect_stack_use_after_return=1"
   ctest --test-dir "$SAN_BUILD_DIR" --output-on-failure -j "$JOBS" -E "$SAN_SKIP"
   "$SAN_BUILD_DIR/test_sampling" --test-case-exclude="sampling a full-size vocabulary is fast"
+  ASAN_OPTIONS="$asan_options:detect_stack_use_after_return=0" \
+    ctest --test-dir "$SAN_BUILD_DIR" --output-on-failure -j "$JOBS" -R "$SAN_HIP"
   unset ASAN_OPTIONS UBSAN_OPTIONS
   # 2. Every libFuzzer target for FUZZ_SECONDS from its committed seeds, two at a time; a crash,
   #    leak, timeout or out-of-memory fails the run (scripts/fuzz.sh; longer runs: docs/SECURITY.md).
