@@ -345,3 +345,15 @@ TEST_CASE("templates: infinite or huge float arguments where an integer is expec
   CHECK(render("{{ 1e400 is even }} {{ 1e400 is odd }} {{ 3.5 is odd }} {{ 3.0 is odd }} {{ -3 is odd }} {{ -4.0 is even }}") ==
         "False False False True True True");
 }
+
+TEST_CASE("templates: str.format fields with indices beyond 64 bits (fuzz_chat_template)") {
+  // Found by fuzz_chat_template: "{333...3}" (a 117-digit field) and "{0[999...9]}" went through
+  // std::stoul / std::stoll, whose std::out_of_range escaped the renderer instead of a zaya::Error.
+  const auto render = [](std::string_view source) { return ChatTemplate::parse(source).render(Value::object()); };
+  const std::string huge(117, '3');
+  CHECK_ERROR(render("{{ '{" + huge + "!r}'.format(3.14159, 47) }}"), ErrorCode::template_error, "Replacement index");
+  CHECK_ERROR(render("{{ '{0[99999999999999999999]}'.format([1]) }}"), ErrorCode::template_error, "out of range");
+  CHECK_ERROR(render("{{ '{2}'.format(1, 2) }}"), ErrorCode::template_error, "Replacement index 2 out of range");
+  CHECK(render("{{ '{1}-{0[1]}-{2[x]}'.format(['a', 'b'], 7, {'x': 'y'}) }}") == "7-b-y");
+}
+

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 namespace zaya::jinja {
 
@@ -356,6 +357,15 @@ std::string format_one(Renderer& renderer, const Val& value, std::string_view sp
   return pad(std::move(text), spec.width, align, fill);
 }
 
+// A run of decimal digits in a replacement field ("{12}", "{0[3]}") as a number; nullopt past
+// 18 digits (std::stoul threw std::out_of_range there: fuzz_chat_template).
+std::optional<int64_t> field_number(std::string_view digits) {
+  if (digits.empty() || digits.size() > 18) return std::nullopt;
+  int64_t v = 0;
+  for (char c : digits) v = v * 10 + (c - '0');
+  return v;
+}
+
 }  // namespace
 
 std::string python_str_format(Renderer& renderer, std::string_view format, const CallArgs& args) {
@@ -405,9 +415,10 @@ std::string python_str_format(Renderer& renderer, std::string_view format, const
       if (auto_index >= args.positional.size()) fail(ErrorCode::template_error, "Replacement index {} out of range", auto_index);
       value = args.positional[auto_index++];
     } else if (name.find_first_not_of("0123456789") == std::string_view::npos) {
-      size_t index = std::stoul(std::string(name));
-      if (index >= args.positional.size()) fail(ErrorCode::template_error, "Replacement index {} out of range", index);
-      value = args.positional[index];
+      const auto index = field_number(name);
+      if (!index || static_cast<uint64_t>(*index) >= args.positional.size())
+        fail(ErrorCode::template_error, "Replacement index {} out of range", name);
+      value = args.positional[static_cast<size_t>(*index)];
     } else {
       bool found = false;
       for (const auto& [key, v] : args.keywords) {
@@ -428,9 +439,10 @@ std::string python_str_format(Renderer& renderer, std::string_view format, const
         size_t end = field.find(']', p);
         if (end == std::string_view::npos) fail(ErrorCode::template_error, "Missing ']' in format string");
         std::string key(field.substr(p + 1, end - p - 1));
-        Val key_value = key.find_first_not_of("0123456789") == std::string::npos && !key.empty()
-                            ? Val(static_cast<int64_t>(std::stoll(key)))
-                            : Val(key);
+        const bool digits = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
+        const auto number = digits ? field_number(key) : std::nullopt;
+        if (digits && !number) fail(ErrorCode::template_error, "IndexError: index {} out of range", key);
+        Val key_value = number ? Val(*number) : Val(key);
         value = get_item(renderer, value, key_value);
         p = end + 1;
       }
