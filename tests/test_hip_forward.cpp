@@ -56,18 +56,6 @@ struct EmulatedDevice {
   }
 };
 
-std::vector<float> device_all_logits(hip_loader::DeviceForward& fwd, int32_t seq, const std::vector<int32_t>& ids) {
-  std::vector<BatchToken> batch;
-  for (int32_t id : ids) batch.push_back({seq, id, true});
-  fwd.decode(batch);
-  std::vector<float> out;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    auto row = fwd.logits(i);
-    out.insert(out.end(), row.begin(), row.end());
-  }
-  return out;
-}
-
 
 int32_t argmax(std::span<const float> v) { return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin()); }
 
@@ -89,7 +77,7 @@ TEST_CASE("hip forward on the emulated device: golden logits and greedy ids of e
 
       // Device-side forward: the prompt as one batch (prefill), then greedy decode token by token.
       hip_loader::DeviceForward fwd(model, {.max_sequences = 1, .max_context = 256});
-      const double err = relative_error(device_all_logits(fwd, 0, golden.input_ids), golden.logits);
+      const double err = relative_error(test::decode_with_all_logits(fwd, 0, golden.input_ids), golden.logits);
       MESSAGE(dir_name << " wave" << wave << ": device forward relative error " << err);
       CHECK(err <= c.tolerance);
       std::vector<int32_t> greedy;

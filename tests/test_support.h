@@ -48,19 +48,26 @@ std::vector<T> read_tensor(const SafetensorsFile& file, const std::string& name)
 
 // The logits at every position of one forward pass over `ids` (a fresh sequence), flattened
 // [position][vocab]. The result does not depend on `threads` (0: all cores).
+// Decodes `ids` as one batch of sequence `seq` with logits at every row, on anything with
+// decode(batch) and logits(row): a Context, or the HIP plugin's DeviceForward.
+template <typename Forward>
+std::vector<float> decode_with_all_logits(Forward& forward, int32_t seq, const std::vector<int32_t>& ids) {
+  std::vector<BatchToken> batch;
+  for (int32_t id : ids) batch.push_back({seq, id, true});
+  forward.decode(batch);
+  std::vector<float> out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto row = forward.logits(i);
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
 inline std::vector<float> logits_at_every_position(const std::shared_ptr<const Model>& model,
                                                    const std::vector<int32_t>& ids, int threads = 0) {
   Context ctx(model, {.max_sequences = 1, .max_context = static_cast<int64_t>(std::max<size_t>(ids.size(), 1)),
                       .threads = threads});
-  std::vector<BatchToken> batch;
-  for (int32_t id : ids) batch.push_back({0, id, true});
-  ctx.decode(batch);
-  std::vector<float> out;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    auto row = ctx.logits(i);
-    out.insert(out.end(), row.begin(), row.end());
-  }
-  return out;
+  return decode_with_all_logits(ctx, 0, ids);
 }
 
 // One run of the `zaya` CLI (ZAYA_CLI_PATH) with `arguments` (shell syntax) and stdin_text on
