@@ -352,56 +352,66 @@ TEST_CASE("CpuBackend::matmul on quantized weights (threads split whole tiles)")
   }
 }
 
-TEST_CASE("R8 layout: repack_r8 / unpack_r8 round trip, remainder rows untouched, bad types rejected") {
+TEST_CASE("interleaved layouts: repack / unpack round trip, remainder rows untouched, bad types rejected") {
   std::mt19937 rng(5);
   for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
-    for (size_t rows : {1, 8, 13, 16, 23}) {
+    const size_t G = interleave_rows(t);
+    CHECK(G == (t == DType::q4_k ? 8u : 16u));
+    for (size_t rows : {1, 8, 13, 16, 23, 37}) {
       const size_t cols = t == DType::q4_k ? 512 : 96;
       auto wq = quantize_matrix(t, gaussian(rows * cols, rng), rows, cols);
       std::vector<uint8_t> packed(wq.size(), 0xEE), back(wq.size(), 0xEE);
-      repack_r8(t, wq.data(), rows, cols, packed.data());
-      unpack_r8(t, packed.data(), rows, cols, back.data());
+      repack_interleaved(t, wq.data(), rows, cols, packed.data());
+      unpack_interleaved(t, packed.data(), rows, cols, back.data());
       CHECK(back == wq);
-      const size_t rb = dtype_row_bytes(t, cols), rows8 = rows / 8 * 8;
-      CHECK(std::equal(wq.begin() + long(rows8 * rb), wq.end(), packed.begin() + long(rows8 * rb)));
-      if (rows8 > 0 && t == DType::q4_k) {  // group 0, super-block 1: row 3's d, dmin, scale word 2, chunk 2 half 1
+      const size_t rb = dtype_row_bytes(t, cols), whole = rows / G * G;
+      CHECK(std::equal(wq.begin() + long(whole * rb), wq.end(), packed.begin() + long(whole * rb)));
+      if (whole > 0 && t == DType::q4_k) {  // group 0, super-block 1: row 3's d, dmin, scale word 2, chunk 2 half 1
         const uint8_t* pk = packed.data() + 8 * 144;
         const uint8_t* pl = wq.data() + 3 * rb + 144;
         CHECK(std::memcmp(pk + 6, pl, 2) == 0);
         CHECK(std::memcmp(pk + 16 + 6, pl + 2, 2) == 0);
         CHECK(std::memcmp(pk + 32 + 64 + 12, pl + 4 + 8, 4) == 0);
         CHECK(std::memcmp(pk + 128 + 5 * 128 + 48, pl + 16 + 64 + 16, 16) == 0);
-      } else if (rows8 > 0) {  // group 0, block 1: row 3's scale and codes
-        const size_t bb = dtype_block_bytes(t);
-        CHECK(std::memcmp(packed.data() + 8 * bb + 2 * 3, wq.data() + 3 * rb + bb, 2) == 0);
-        CHECK(std::memcmp(packed.data() + 8 * bb + 16 + 3 * (bb - 2), wq.data() + 3 * rb + bb + 2, bb - 2) == 0);
+      } else if (whole > 0) {
+        // Group 0 has 3 blocks: the pair (0, 1) [scales 0 | scales 1 | codes 0 | codes 1], then block
+        // 2 alone [scales | codes]. Row 3's scale and code piece 2 of blocks 1 and 2.
+        const size_t bb = dtype_block_bytes(t), codes16 = 16 * (bb - 2);
+        const size_t scale_at[] = {32, 2 * 16 * bb}, piece_at[] = {64 + codes16, 2 * 16 * bb + 32};
+        for (size_t b : {1, 2}) {
+          CAPTURE(b);
+          CHECK(std::memcmp(packed.data() + scale_at[b - 1] + 2 * 3, wq.data() + 3 * rb + b * bb, 2) == 0);
+          const uint8_t* piece = packed.data() + piece_at[b - 1] + 2 * 64 + 4 * 3;
+          const uint8_t* plain = wq.data() + 3 * rb + b * bb + 2 + 4 * 2;
+          for (size_t k = 0; k < 4; ++k) CHECK(piece[k] == (t == DType::q8_0 ? plain[k] ^ 0x80 : plain[k]));
+        }
       }
     }
   }
   std::vector<uint8_t> buf(4096);
-  CHECK_THROWS_AS(repack_r8(DType::bf16, buf.data(), 8, 256, buf.data() + 2048), zaya::Error);
-  CHECK_THROWS_AS(repack_r8(DType::q4_k, buf.data(), 1, 288, buf.data() + 2048), zaya::Error);
-  CHECK_THROWS_AS(repack_r8(DType::q4_0, buf.data(), 8, 48, buf.data() + 2048), zaya::Error);
-  CHECK(!r8_supported(DType::bf16));
+  CHECK_THROWS_AS(repack_interleaved(DType::bf16, buf.data(), 8, 256, buf.data() + 2048), zaya::Error);
+  CHECK_THROWS_AS(repack_interleaved(DType::q4_k, buf.data(), 1, 288, buf.data() + 2048), zaya::Error);
+  CHECK_THROWS_AS(repack_interleaved(DType::q4_0, buf.data(), 8, 48, buf.data() + 2048), zaya::Error);
+  CHECK(interleave_rows(DType::bf16) == 0);
 }
 
-TEST_CASE("R8 matmul kernels match the integer-exact reference on every row range") {
+TEST_CASE("interleaved-layout matmul kernels match the integer-exact reference on every row range") {
   std::mt19937 rng(13);
   for (const auto* k : runnable_tables()) {
     CAPTURE(k->isa);
     for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
       CAPTURE(dtype_name(t));
-      const auto fn = t == DType::q8_0 ? k->matmul_q8_0_r8 : t == DType::q4_0 ? k->matmul_q4_0_r8 : k->matmul_q4_k_r8;
+      const auto fn = t == DType::q8_0 ? k->matmul_q8_0_r16 : t == DType::q4_0 ? k->matmul_q4_0_r16 : k->matmul_q4_k_r8;
       REQUIRE(static_cast<bool>(fn));
       const std::vector<size_t> col_set =
           t == DType::q4_k ? std::vector<size_t>{256, 512} : std::vector<size_t>{32, 96, 256};
       for (size_t cols : col_set) {
-        for (size_t rows : {3, 8, 13, 24, 29}) {
+        for (size_t rows : {3, 8, 13, 24, 29, 48}) {
           auto wq = quantize_matrix(t, gaussian(rows * cols, rng), rows, cols);
           std::vector<uint8_t> packed(wq.size());
-          repack_r8(t, wq.data(), rows, cols, packed.data());
+          repack_interleaved(t, wq.data(), rows, cols, packed.data());
           const size_t rb = dtype_row_bytes(t, cols);
-          for (size_t n : {1, 2, 3, 4, 5, 9}) {
+          for (size_t n : {1, 2, 3, 4, 5, 8, 9, 17}) {
             const size_t xr = actq8::row_bytes(cols);
             auto x = gaussian(n * cols, rng);
             std::vector<uint8_t> xq(n * xr);
@@ -433,7 +443,7 @@ TEST_CASE("R8 matmul kernels match the integer-exact reference on every row rang
   }
 }
 
-TEST_CASE("CpuBackend::matmul_r8 on repacked weights: the integer-exact values of the ggml rows") {
+TEST_CASE("CpuBackend::matmul_interleaved on repacked weights: the integer-exact values of the ggml rows") {
   std::mt19937 rng(17);
   cpu::CpuBackend backend;
   Workspace ws(2);
@@ -441,13 +451,13 @@ TEST_CASE("CpuBackend::matmul_r8 on repacked weights: the integer-exact values o
     const size_t rows = 77, cols = 512;
     auto wq = quantize_matrix(t, gaussian(rows * cols, rng), rows, cols);
     std::vector<uint8_t> packed(wq.size());
-    repack_r8(t, wq.data(), rows, cols, packed.data());
+    repack_interleaved(t, wq.data(), rows, cols, packed.data());
     const size_t rb = dtype_row_bytes(t, cols);
     for (size_t n : {1, 3, 16}) {
       auto x = gaussian(n * cols, rng);
       std::vector<float> y(n * rows, NAN);
-      backend.matmul_r8(ws, WeightMatrix{t, packed.data(), int64_t(rows), int64_t(cols)}, x.data(), cols, n, y.data(),
-                        rows);
+      backend.matmul_interleaved(ws, WeightMatrix{t, packed.data(), int64_t(rows), int64_t(cols)}, x.data(), cols, n,
+                                 y.data(), rows);
       std::vector<uint8_t> xq(actq8::row_bytes(cols));
       for (size_t i = 0; i < n; ++i) {
         quantize_activation_row(x.data() + i * cols, cols, xq.data());

@@ -128,10 +128,10 @@ TEST_CASE("quantize-on-load and a quantized GGUF file give identical logits, clo
       "<|im_start|>user\nMia has 47 shells. She finds 38 more. She sells 3 boxes of 12 shells. Her stock doubles. How many "
       "shells does Mia have now?<|im_end|>\n<|im_start|>assistant\n<think>\n47+38=85\n3*12=36\n85-36=49\n49*2=98\n</think>\n\n\\boxed{98}");
   REQUIRE(ids.size() > 40);
-  // Ids from the last whole group of 8 embedding rows and past it (the R8 layout keeps the tail
-  // rows in the ggml layout): the embedding lookup must find both.
+  // Ids from the last whole group of 16 (Q4_K: 8) embedding rows and past it (the interleaved
+  // layouts keep the tail rows in the ggml layout): the embedding lookup must find both.
   const int32_t vocab = static_cast<int32_t>(reference->config().vocab);
-  for (int32_t id : {vocab - 1, vocab / 8 * 8 - 1, vocab / 8 * 8 - 8, 9}) ids.push_back(id);
+  for (int32_t id : {vocab - 1, vocab / 16 * 16 - 1, vocab / 16 * 16 - 16, vocab / 8 * 8 - 1, 9}) ids.push_back(id);
   const auto exact = test::logits_at_every_position(reference, ids, 2);
 
   struct Case {
@@ -158,7 +158,7 @@ TEST_CASE("quantize-on-load and a quantized GGUF file give identical logits, clo
     CHECK(rel <= c.max_rel);
     CHECK(rel > 0);  // really quantized
 
-    // The same file copied into the arena (R8 layout on the CPU) computes exactly what
+    // The same file copied into the arena (interleaved layout on the CPU) computes exactly what
     // quantize-on-load does. Memory-mapped it runs the ggml-layout kernels, whose f32 summation
     // order differs; the difference is not f32 rounding alone: a last-bit change upstream can
     // flip the int8 rounding of an activation (a step of 1/254 of its block's range) in the next
@@ -171,7 +171,7 @@ TEST_CASE("quantize-on-load and a quantized GGUF file give identical logits, clo
     CHECK(test::logits_at_every_position(Model::load(file, copy), ids, 2) == quantized);
     const auto mapped = test::logits_at_every_position(Model::load(file), ids, 2);
     const double layout_error = test::relative_error(mapped, quantized);
-    MESSAGE(c.spec << ": mapped ggml layout vs R8 arena, max relative difference " << layout_error);
+    MESSAGE(c.spec << ": mapped ggml layout vs interleaved arena, max relative difference " << layout_error);
     CHECK(layout_error < 2e-2);
     // Quantization is deterministic and independent of the thread count.
     const auto file1 = file.parent_path() / "one-thread.gguf";
@@ -247,7 +247,7 @@ TEST_CASE("zaya quantize, compare and bench on the default model") {
   CHECK(json_number(c.out, "top1_agreement") >= 0.9);
   CHECK(json_number(c.out, "mean_relative_error") > 0);
   CHECK(json_number(c.out, "mean_relative_error") < 0.2);
-  // Quantize-on-load (R8 kernels) measures the same as the GGUF file (ggml-layout kernels). The
+  // Quantize-on-load (interleaved-layout kernels) measures the same as the GGUF file (ggml-layout kernels). The
   // two error figures can differ by no more than the two layouts' logits differ from each other
   // (triangle inequality), bounded above at 2e-2 and measured at 3.5e-3 at most. Measured here:
   // 0.12e-3 (GCC, Release) and 1.9e-3 (clang -O1, ASan build); Q4_0 instead of Q8_0 moves it by 0.2.

@@ -84,21 +84,25 @@ void quantize_row(DType t, const float* x, size_t n, void* out);
 // Expands n elements of a quantized row back to floats.
 void dequantize_row(DType t, const void* in, size_t n, float* out);
 
-// ---- row-interleaved layout (R8) for the decode kernels ----------------------------------------
-// Same bytes, reordered so a matvec reads one linear stream and every vector lane belongs to one
-// output row. Rows [0, rows8) with rows8 = rows / 8 * 8 form groups of 8; group g occupies the
-// same 8 * row_bytes bytes as its 8 ggml rows, block b of the group at b * 8 * block_bytes:
-//   Q4_0: f16 d[8] (row 0..7), then uint8 qs[8][16]     (144 bytes per block index)
-//   Q8_0: f16 d[8],            then int8  qs[8][32]     (272 bytes per block index)
-//   Q4_K (1152 bytes per super-block index): f16 d[8], f16 dmin[8], the 12 scale bytes as three
-//         32-bit words w = 0..2, each for rows 0..7 (32 bytes per word), then for chunk c = 0..3
-//         and half h = 0..1 the 8 rows' qs[32c + 16h .. 32c + 16h + 15] (128 bytes each).
-// The rows past rows8 keep the ggml layout (at the same offsets). Q4_0, Q8_0 and Q4_K have an R8
-// layout (r8_supported); both calls throw zaya::Error(invalid_argument) for other types or a cols
-// that is not whole blocks. dst and src must not overlap.
-bool r8_supported(DType t) noexcept;
-void repack_r8(DType t, const void* src, size_t rows, size_t cols, void* dst);
-void unpack_r8(DType t, const void* src, size_t rows, size_t cols, void* dst);
+// ---- row-interleaved layouts for the CPU kernels -----------------------------------------------
+// Same information, reordered so a matmul reads one linear stream per group of G rows and every
+// int32 vector lane belongs to one output row. G = interleave_rows(t): rows [0, rows / G * G)
+// form groups; group g occupies the same G * row_bytes bytes as its G ggml rows (nb blocks each).
+//   Q4_0 and Q8_0, G = 16 (R16): blocks in pairs, [d of block 2i | d of block 2i+1 | codes of 2i |
+//         codes of 2i+1] with d the 16 rows' f16 scales (32 bytes); an odd last block is [d | codes].
+//         Q4_0 codes, 256 bytes a block: byte 64p + 4r + t (p, t = 0..3) is row r's ggml qs[4p + t],
+//         so a 32-bit lane holds elements 4p..4p+3 (low nibbles) and 16+4p.. (high nibbles).
+//         Q8_0 codes, 512 bytes a block: byte 64j + 4r + t (j = 0..7) is row r's qs[4j + t] + 128
+//         (stored unsigned: the operand vpdpbusd needs).
+//   Q4_K, G = 8 (R8; 1152 bytes per super-block index): f16 d[8], f16 dmin[8], the 12 scale bytes
+//         as three 32-bit words w = 0..2, each for rows 0..7 (32 bytes per word), then for chunk
+//         c = 0..3 and half h = 0..1 the 8 rows' qs[32c + 16h .. 32c + 16h + 15] (128 bytes each).
+// The rows past the last whole group keep the ggml layout (at the same offsets). Both calls throw
+// zaya::Error(invalid_argument) for a type without a layout (interleave_rows 0) or a cols that is
+// not whole blocks. dst and src must not overlap.
+size_t interleave_rows(DType t) noexcept;
+void repack_interleaved(DType t, const void* src, size_t rows, size_t cols, void* dst);
+void unpack_interleaved(DType t, const void* src, size_t rows, size_t cols, void* dst);
 
 // ---- activation blocks (ActQ8) ------------------------------------------------------------------
 namespace actq8 {

@@ -19,10 +19,11 @@ struct WeightMatrix {
   const void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
-  // Block-quantized rows stored in the R8 layout (zaya/quant.h: groups of 8 rows interleaved
-  // block by block, the rows past the last whole group as usual): what the CPU decode kernels
-  // stream fastest. Set only by the weight arena for the CPU backend; row() does not apply.
-  bool r8 = false;
+  // Block-quantized rows stored in the row-interleaved layout (zaya/quant.h, repack_interleaved:
+  // groups of interleave_rows(dtype) rows interleaved block by block, the rows past the last
+  // whole group as usual): what the CPU kernels stream fastest. Set only by the weight arena for
+  // the CPU backend; row() does not apply.
+  bool interleaved = false;
 
   size_t row_bytes() const noexcept { return dtype_row_bytes(dtype, static_cast<size_t>(cols)); }
   size_t bytes() const noexcept { return static_cast<size_t>(rows) * row_bytes(); }

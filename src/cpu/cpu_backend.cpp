@@ -59,8 +59,8 @@ const uint8_t* quantize_activations(Workspace& ws, const WeightMatrix& w, const 
 
 void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
                         size_t ldy) const {
-  if (w.r8) {
-    matmul_r8(ws, w, x, ldx, n, y, ldy);
+  if (w.interleaved) {
+    matmul_interleaved(ws, w, x, ldx, n, y, ldy);
     return;
   }
   if (n == 0 || w.rows == 0) return;
@@ -119,21 +119,22 @@ void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, si
   }
 }
 
-void CpuBackend::matmul_r8(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
-                           size_t ldy) const {
+void CpuBackend::matmul_interleaved(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n,
+                                    float* y, size_t ldy) const {
   if (n == 0 || w.rows == 0) return;
-  if (!r8_supported(w.dtype)) fail(ErrorCode::internal, "cpu backend: no R8 layout for {}", dtype_name(w.dtype));
+  const size_t G = interleave_rows(w.dtype);
+  if (G == 0) fail(ErrorCode::internal, "cpu backend: no interleaved layout for {}", dtype_name(w.dtype));
   const auto& k = kernels();
   const size_t rows = static_cast<size_t>(w.rows);
   const size_t cols = static_cast<size_t>(w.cols);
   const uint8_t* xq = quantize_activations(ws, w, x, ldx, n);
-  const auto fn = w.dtype == DType::q8_0   ? k.matmul_q8_0_r8
-                  : w.dtype == DType::q4_0 ? k.matmul_q4_0_r8
+  const auto fn = w.dtype == DType::q8_0   ? k.matmul_q8_0_r16
+                  : w.dtype == DType::q4_0 ? k.matmul_q4_0_r16
                                            : k.matmul_q4_k_r8;
-  // Split in whole 8-row groups.
-  ws.pool.parallel_for((rows + 7) / 8, [&](size_t g0, size_t g1) {
-    fn(w.data, rows, xq, n, cols, y, ldy, 8 * g0, std::min(rows, 8 * g1));
-  }, 2);
+  // Split in whole groups.
+  ws.pool.parallel_for((rows + G - 1) / G, [&](size_t g0, size_t g1) {
+    fn(w.data, rows, xq, n, cols, y, ldy, G * g0, std::min(rows, G * g1));
+  }, 16 / G);
 }
 
 void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const {

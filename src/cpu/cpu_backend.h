@@ -20,10 +20,11 @@ class CpuBackend final : public Backend {
   std::string description() const override;
   void matmul(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
               size_t ldy) const override;
-  // matmul for Q4_0 / Q8_0 / Q4_K weights stored in the R8 layout (zaya/quant.h, repack_r8): w.data
-  // holds repack_r8(w.dtype, ggml rows, w.rows, w.cols); same result as matmul on the ggml rows.
-  void matmul_r8(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
-                 size_t ldy) const;
+  // matmul for Q4_0 / Q8_0 / Q4_K weights in the row-interleaved layout (zaya/quant.h): w.data
+  // holds repack_interleaved(w.dtype, ggml rows, w.rows, w.cols); same result as matmul on the
+  // ggml rows.
+  void matmul_interleaved(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
+                          size_t ldy) const;
   void attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const override;
   void expert_mlp(Workspace& ws, const WeightMatrix& gate_up, const WeightMatrix& down, const float* x, size_t n,
                   float* y) const override;

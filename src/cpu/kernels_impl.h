@@ -464,25 +464,26 @@ struct Kernels {
     quant_matmul_rows(w, w_row, xq, n, cols, y, ldy, r_begin, r_end, tile);
   }
 
-  // R8 weights (portable path): each 8-row group is unpacked to the ggml layout in a per-thread
-  // buffer and multiplied as above; rows past the last whole group are plain ggml rows.
+  // Interleaved weights (portable path): each group of G rows is unpacked to the ggml layout in a
+  // per-thread buffer and multiplied as above; rows past the last whole group are plain ggml rows.
   template <DType T>
-  static void matmul_quant_r8(const void* w, size_t rows, const void* xq, size_t n, size_t cols, float* y, size_t ldy,
-                              size_t r_begin, size_t r_end) {
+  static void matmul_quant_interleaved(const void* w, size_t rows, const void* xq, size_t n, size_t cols, float* y,
+                                       size_t ldy, size_t r_begin, size_t r_end) {
+    constexpr size_t G = T == DType::q4_k ? 8 : 16;  // interleave_rows(T)
     const size_t w_row = dtype_row_bytes(T, cols);
-    const size_t rows8 = rows / 8 * 8;
+    const size_t whole = rows / G * G;
     const auto* wb = static_cast<const uint8_t*>(w);
     thread_local std::vector<uint8_t> plain;
     thread_local std::vector<float> out;
-    plain.resize(8 * w_row);
-    out.resize(n * 8);
-    for (size_t g = r_begin / 8 * 8; g < std::min(r_end, rows8); g += 8) {
-      unpack_r8(T, wb + g * w_row, 8, cols, plain.data());
-      matmul_quant<T>(plain.data(), xq, n, cols, out.data(), 8, 0, 8);
+    plain.resize(G * w_row);
+    out.resize(n * G);
+    for (size_t g = r_begin / G * G; g < std::min(r_end, whole); g += G) {
+      unpack_interleaved(T, wb + g * w_row, G, cols, plain.data());
+      matmul_quant<T>(plain.data(), xq, n, cols, out.data(), G, 0, G);
       for (size_t i = 0; i < n; ++i)
-        for (size_t r = std::max(g, r_begin); r < std::min(g + 8, r_end); ++r) y[i * ldy + r] = out[i * 8 + r - g];
+        for (size_t r = std::max(g, r_begin); r < std::min(g + G, r_end); ++r) y[i * ldy + r] = out[i * G + r - g];
     }
-    if (r_end > rows8) matmul_quant<T>(w, xq, n, cols, y, ldy, std::max(r_begin, rows8), r_end);
+    if (r_end > whole) matmul_quant<T>(w, xq, n, cols, y, ldy, std::max(r_begin, whole), r_end);
   }
 
   static KernelTable table(const char* name) {
@@ -498,9 +499,9 @@ struct Kernels {
     t.matmul_q8_0 = &matmul_quant<DType::q8_0>;
     t.matmul_q4_0 = &matmul_quant<DType::q4_0>;
     t.matmul_q4_k = &matmul_quant<DType::q4_k>;
-    t.matmul_q8_0_r8 = &matmul_quant_r8<DType::q8_0>;
-    t.matmul_q4_0_r8 = &matmul_quant_r8<DType::q4_0>;
-    t.matmul_q4_k_r8 = &matmul_quant_r8<DType::q4_k>;
+    t.matmul_q8_0_r16 = &matmul_quant_interleaved<DType::q8_0>;
+    t.matmul_q4_0_r16 = &matmul_quant_interleaved<DType::q4_0>;
+    t.matmul_q4_k_r8 = &matmul_quant_interleaved<DType::q4_k>;
     return t;
   }
 };

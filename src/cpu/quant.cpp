@@ -224,63 +224,80 @@ void dequantize_row(DType t, const void* in, size_t n, float* out) {
   }
 }
 
-bool r8_supported(DType t) noexcept { return t == DType::q4_0 || t == DType::q8_0 || t == DType::q4_k; }
+size_t interleave_rows(DType t) noexcept {
+  switch (t) {
+    case DType::q4_0:
+    case DType::q8_0: return 16;
+    case DType::q4_k: return 8;
+    default: return 0;
+  }
+}
 
 namespace {
-// to_r8: ggml -> R8, else R8 -> ggml.
-void r8_copy(DType t, const void* src, size_t rows, size_t cols, void* dst, bool to_r8) {
-  if (!r8_supported(t)) fail(ErrorCode::invalid_argument, "R8 layout: {} has none", dtype_name(t));
-  check_row(t, cols, "R8 layout");
-  const size_t bb = dtype_block_bytes(t), nb = cols / dtype_block_elems(t), row = nb * bb, codes = bb - 2;
+// to_interleaved: ggml -> interleaved, else interleaved -> ggml.
+void interleave_copy(DType t, const void* src, size_t rows, size_t cols, void* dst, bool to_interleaved) {
+  const size_t G = interleave_rows(t);
+  if (G == 0) fail(ErrorCode::invalid_argument, "interleaved layout: {} has none", dtype_name(t));
+  check_row(t, cols, "interleaved layout");
+  const size_t bb = dtype_block_bytes(t), nb = cols / dtype_block_elems(t), row = nb * bb;
   const auto* in = static_cast<const uint8_t*>(src);
   auto* out = static_cast<uint8_t*>(dst);
-  const size_t rows8 = rows / 8 * 8;
-  // Q4_K: (offset in the R8 super-block, offset in the ggml block, bytes) of each moved piece.
-  auto q4k_pieces = [](size_t r, auto&& move) {
-    move(2 * r, 0, 2);                 // d
-    move(16 + 2 * r, 2, 2);            // dmin
-    for (size_t w = 0; w < 3; ++w) move(32 + 32 * w + 4 * r, 4 + 4 * w, 4);  // scale words
-    for (size_t c = 0; c < 4; ++c)
-      for (size_t h = 0; h < 2; ++h) move(128 + (2 * c + h) * 128 + 16 * r, 16 + 32 * c + 16 * h, 16);
+  const size_t whole = rows / G * G;
+  auto move = [&](size_t packed, size_t plain, size_t len) {
+    if (to_interleaved) {
+      std::memcpy(out + packed, in + plain, len);
+    } else {
+      std::memcpy(out + plain, in + packed, len);
+    }
   };
-  for (size_t g = 0; g < rows8 && t == DType::q4_k; g += 8) {
-    const size_t base = g * row;
-    for (size_t b = 0; b < nb; ++b) {
-      const size_t packed = base + b * 8 * bb;
-      for (size_t r = 0; r < 8; ++r) {
-        const size_t plain = base + r * row + b * bb;
-        q4k_pieces(r, [&](size_t po, size_t go, size_t len) {
-          if (to_r8) {
-            std::memcpy(out + packed + po, in + plain + go, len);
-          } else {
-            std::memcpy(out + plain + go, in + packed + po, len);
+  if (t == DType::q4_k) {
+    // (offset in the R8 super-block, offset in the ggml block, bytes) of each moved piece.
+    auto q4k_pieces = [](size_t r, auto&& piece) {
+      piece(2 * r, 0, 2);       // d
+      piece(16 + 2 * r, 2, 2);  // dmin
+      for (size_t w = 0; w < 3; ++w) piece(32 + 32 * w + 4 * r, 4 + 4 * w, 4);  // scale words
+      for (size_t c = 0; c < 4; ++c)
+        for (size_t h = 0; h < 2; ++h) piece(128 + (2 * c + h) * 128 + 16 * r, 16 + 32 * c + 16 * h, 16);
+    };
+    for (size_t g = 0; g < whole; g += G)
+      for (size_t b = 0; b < nb; ++b)
+        for (size_t r = 0; r < G; ++r)
+          q4k_pieces(r, [&](size_t po, size_t go, size_t len) { move(g * row + b * G * bb + po, (g + r) * row + b * bb + go, len); });
+  } else {
+    // R16: scales d[nb][16], then per block the codes in 4-byte pieces, one 64-byte vector per
+    // piece index j holding the 16 rows' piece j (Q8_0 flipped to unsigned).
+    const size_t codes = bb - 2, pieces = codes / 4;
+    const bool flip = t == DType::q8_0;
+    for (size_t g = 0; g < whole; g += G) {
+      const size_t base = g * row;
+      for (size_t b = 0; b < nb; ++b)
+        for (size_t r = 0; r < G; ++r) {
+          const size_t plain = base + r * row + b * bb, pair = base + b / 2 * 2 * G * bb;
+          const bool single = b + 1 == nb && nb % 2 == 1;  // an odd last block: scales, then codes
+          const size_t scales = pair + (single ? 0 : (b % 2) * 2 * G);
+          const size_t code_base = pair + (single ? 2 * G : 4 * G + (b % 2) * G * codes);
+          move(scales + 2 * r, plain, 2);
+          for (size_t j = 0; j < pieces; ++j) {
+            const size_t packed = code_base + j * 4 * G + 4 * r;
+            move(packed, plain + 2 + 4 * j, 4);
+            if (flip) {
+              uint8_t* at = out + (to_interleaved ? packed : plain + 2 + 4 * j);
+              for (size_t k = 0; k < 4; ++k) at[k] ^= 0x80;
+            }
           }
-        });
-      }
-    }
-  }
-  for (size_t g = 0; g < rows8 && t != DType::q4_k; g += 8) {
-    const size_t base = g * row;
-    for (size_t b = 0; b < nb; ++b) {
-      const size_t packed = base + b * 8 * bb;  // d[8] then qs[8][codes]
-      for (size_t r = 0; r < 8; ++r) {
-        const size_t plain = base + r * row + b * bb;  // d then qs[codes]
-        if (to_r8) {
-          std::memcpy(out + packed + 2 * r, in + plain, 2);
-          std::memcpy(out + packed + 16 + r * codes, in + plain + 2, codes);
-        } else {
-          std::memcpy(out + plain, in + packed + 2 * r, 2);
-          std::memcpy(out + plain + 2, in + packed + 16 + r * codes, codes);
         }
-      }
     }
   }
-  std::memcpy(out + rows8 * row, in + rows8 * row, (rows - rows8) * row);
+  std::memcpy(out + whole * row, in + whole * row, (rows - whole) * row);
 }
 }  // namespace
 
-void repack_r8(DType t, const void* src, size_t rows, size_t cols, void* dst) { r8_copy(t, src, rows, cols, dst, true); }
-void unpack_r8(DType t, const void* src, size_t rows, size_t cols, void* dst) { r8_copy(t, src, rows, cols, dst, false); }
+void repack_interleaved(DType t, const void* src, size_t rows, size_t cols, void* dst) {
+  interleave_copy(t, src, rows, cols, dst, true);
+}
+void unpack_interleaved(DType t, const void* src, size_t rows, size_t cols, void* dst) {
+  interleave_copy(t, src, rows, cols, dst, false);
+}
 
 void quantize_activation_row(const float* x, size_t cols, void* out) noexcept {
   const size_t nb = cols / kQK;

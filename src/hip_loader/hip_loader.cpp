@@ -31,7 +31,7 @@ std::string device_text(const zaya_hip_device_info& d) {
 
 zaya_hip_matrix to_abi(const WeightMatrix& w) {
   zaya_hip_matrix m{};
-  if (w.r8) fail(ErrorCode::unsupported, "hip backend: weights in the CPU's R8 layout");
+  if (w.interleaved) fail(ErrorCode::unsupported, "hip backend: weights in the CPU's row-interleaved layout");
   switch (w.dtype) {
     case DType::f32: m.dtype = ZAYA_HIP_F32; break;
     case DType::bf16: m.dtype = ZAYA_HIP_BF16; break;

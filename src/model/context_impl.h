@@ -25,7 +25,7 @@ struct Context::Impl {
   model::RouterScratch router;
   model::ExpertScratch experts;
   std::vector<model::Route> routes;
-  std::vector<std::byte> embedding_group;  // one unpacked group of 8 rows of an R8 embedding
+  std::vector<std::byte> embedding_group;  // one unpacked group of rows of an interleaved embedding
 };
 
 }  // namespace zaya

@@ -282,13 +282,15 @@ void Context::decode(std::span<const BatchToken> batch) {
     for (size_t i = 0; i < n; ++i) {
       const WeightMatrix& e = w.embedding;
       float* xi = im.x.data() + i * H;
-      if (e.r8 && plan.rows[i].token < e.rows / 8 * 8) {
-        // R8: the token's row is lane token % 8 of its group of 8 interleaved rows.
-        const int64_t group = plan.rows[i].token / 8;
-        im.embedding_group.resize(8 * e.row_bytes());
-        unpack_r8(e.dtype, static_cast<const std::byte*>(e.data) + static_cast<size_t>(group) * 8 * e.row_bytes(), 8, H,
-                  im.embedding_group.data());
-        dequantize_row(e.dtype, im.embedding_group.data() + static_cast<size_t>(plan.rows[i].token % 8) * e.row_bytes(), H, xi);
+      const auto G = static_cast<int64_t>(interleave_rows(e.dtype));
+      if (e.interleaved && plan.rows[i].token < e.rows / G * G) {
+        // The token's row is row token % G of its group of G interleaved rows.
+        const int64_t group = plan.rows[i].token / G;
+        const size_t group_bytes = static_cast<size_t>(G) * e.row_bytes();
+        im.embedding_group.resize(group_bytes);
+        unpack_interleaved(e.dtype, static_cast<const std::byte*>(e.data) + static_cast<size_t>(group) * group_bytes,
+                           static_cast<size_t>(G), H, im.embedding_group.data());
+        dequantize_row(e.dtype, im.embedding_group.data() + static_cast<size_t>(plan.rows[i].token % G) * e.row_bytes(), H, xi);
         for (size_t j = 0; j < H; ++j) xi[j] = (xi[j] + w.input_bias[j]) * w.input_scale[j];
       } else if (is_quantized(e.dtype)) {
         dequantize_row(e.dtype, e.row(plan.rows[i].token), H, xi);

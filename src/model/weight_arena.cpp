@@ -58,7 +58,7 @@ void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, bool 
     size_t offset = 0;
     DType target = DType::f32;
     bool done = false;
-    bool r8 = false;
+    bool interleaved = false;
   };
   std::map<const void*, Slot> slots;
   size_t total = 0, source_total = 0;
@@ -109,16 +109,16 @@ void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, bool 
       } else {
         convert_matrix_rows(m.row(0), m.dtype, static_cast<size_t>(m.cols), s.target, target, static_cast<size_t>(rows));
       }
-      if (repack_for_cpu && r8_supported(s.target) && rows >= 8) {
-        // R8: each group of 8 rows is interleaved in place (same bytes, reordered).
+      if (const auto G = static_cast<int64_t>(interleave_rows(s.target)); repack_for_cpu && G > 0 && rows >= G) {
+        // Each group of G rows is interleaved in place (zaya/quant.h, repack_interleaved).
         const size_t row_bytes = dtype_row_bytes(s.target, static_cast<size_t>(m.cols));
-        std::vector<std::byte> group(8 * row_bytes);
-        for (int64_t g = 0; g < rows / 8; ++g) {
-          std::byte* at = target + static_cast<size_t>(g) * 8 * row_bytes;
+        std::vector<std::byte> group(static_cast<size_t>(G) * row_bytes);
+        for (int64_t g = 0; g < rows / G; ++g) {
+          std::byte* at = target + static_cast<size_t>(g) * group.size();
           std::memcpy(group.data(), at, group.size());
-          repack_r8(s.target, group.data(), 8, static_cast<size_t>(m.cols), at);
+          repack_interleaved(s.target, group.data(), static_cast<size_t>(G), static_cast<size_t>(m.cols), at);
         }
-        s.r8 = true;
+        s.interleaved = true;
       }
       if (in_file(source, m.bytes())) release_file_pages(source, m.bytes());
       s.done = true;
@@ -129,7 +129,7 @@ void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, bool 
     }
     m.data = target;
     m.dtype = s.target;
-    m.r8 = s.r8;
+    m.interleaved = s.interleaved;
   });
   w.arena = std::move(arena);
   w.store.reset();  // unmaps the files

@@ -110,7 +110,7 @@ void convert_matrix_rows(const std::byte* src, DType src_type, size_t cols, DTyp
 // Moves every weight matrix into one anonymous huge-page arena, converting each to the format
 // `plan` gives its class (an empty plan copies them as stored), and releases the file mappings
 // (WeightStorage::copied, ModelOptions::quantize). With repack_for_cpu, block-quantized matrices
-// are stored in the R8 layout the CPU decode kernels stream fastest (WeightMatrix::r8). Conversion runs on `threads` threads (0: all
+// are stored in the row-interleaved layout the CPU kernels stream fastest (WeightMatrix::interleaved). Conversion runs on `threads` threads (0: all
 // cores). `progress` gets the done fraction; returning false cancels.
 void store_weights_in_arena(ModelWeights& weights, const QuantizationPlan& plan, bool repack_for_cpu, int threads,
                             const std::function<bool(float)>& progress);

@@ -7,7 +7,8 @@
 // (activation quantization included) for n = 1 (matvec) and n = 16 rows (BENCH_N=1,4,64,256 and
 // BENCH_DTYPES=q4_0,bf16 choose), cycling through enough copies of the matrix (>= 128 MiB) that
 // the weights stream from DRAM rather than the L3, and prints GB/s of weight bytes and GFLOP/s.
-// The quantized formats are also run in the R8 layout (CpuBackend::matmul_r8, rows "*_r8");
+// The quantized formats are also run in their row-interleaved layout (CpuBackend::matmul_interleaved,
+// rows "*_r16" for Q8_0 / Q4_0, "*_r8" for Q4_K);
 // bf16 uses the vdpbf16ps prefill kernel from its threshold on (BENCH_BF16_DP=0: the exact f32
 // path). The first line is one thread's plain sequential read speed, for reference. Not a test:
 // numbers depend on the machine and its load.
@@ -17,6 +18,7 @@
 #include <zaya/dtype.h>
 #include <zaya/quant.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -75,7 +77,14 @@ int main(int argc, char** argv) {
     std::printf("stream_sum (1 thread): %.2f GB/s\n", double(big.size() * sizeof(float)) * reps / secs / 1e9);
   }
   std::normal_distribution<float> g(0.0f, 0.02f);
-  for (auto [rows_, cols_] : {std::pair<size_t, size_t>{2048, 2048}, {4096, 2048}}) {
+  // BENCH_SHAPE=262144x2048 (rows x cols) runs that shape instead of the two default ones.
+  std::vector<std::pair<size_t, size_t>> shapes{{2048, 2048}, {4096, 2048}};
+  if (const char* e = std::getenv("BENCH_SHAPE"); e && *e) {
+    char* end = nullptr;
+    const size_t r = std::strtoul(e, &end, 10);
+    shapes = {{r, *end == 'x' ? std::strtoul(end + 1, nullptr, 10) : 2048}};
+  }
+  for (auto [rows_, cols_] : shapes) {
     const size_t rows = rows_, cols = cols_;  // lambdas below capture them (clang 14: not bindings)
     std::vector<float> w(rows * cols);
     for (auto& v : w) v = g(rng);
@@ -95,25 +104,34 @@ int main(int argc, char** argv) {
         }
       }
       const size_t copies = hot ? 1 : std::max<size_t>(1, (size_t(128) << 20) / bytes + 1);
-      std::vector<std::vector<uint8_t>> mats(copies, one);
-      // Q8_0 / Q4_0 also in the R8 layout (CpuBackend::matmul_r8).
-      for (bool r8 : {false, true}) {
-        if (r8 && !r8_supported(t)) continue;
-        if (r8) {
+      // Every copy starts 64 bytes into a page (BENCH_OFFSET changes it), as a checkpoint's tensors
+      // do (the model arena aligns them to 64); a copy's vector has a page of slack for it.
+      static const size_t offset = std::getenv("BENCH_OFFSET") ? std::strtoul(std::getenv("BENCH_OFFSET"), nullptr, 10) : 64;
+      auto aligned = [&](std::vector<uint8_t>& v) {
+        const auto a = reinterpret_cast<uintptr_t>(v.data());
+        return v.data() + ((4096 + offset - a % 4096) % 4096);
+      };
+      std::vector<std::vector<uint8_t>> mats(copies, std::vector<uint8_t>(bytes + 4096));
+      for (auto& m : mats) std::copy(one.begin(), one.end(), aligned(m));
+      // The quantized formats also in their row-interleaved layout (CpuBackend::matmul_interleaved).
+      for (bool interleaved : {false, true}) {
+        if (interleaved && interleave_rows(t) == 0) continue;
+        if (interleaved) {
           std::vector<uint8_t> packed(bytes);
-          repack_r8(t, one.data(), rows, cols, packed.data());
-          for (auto& m : mats) m = packed;
+          repack_interleaved(t, one.data(), rows, cols, packed.data());
+          for (auto& m : mats) std::copy(packed.begin(), packed.end(), aligned(m));
         }
-        const std::string label = std::string(dtype_name(t)) + (r8 ? "_r8" : "");
+        const std::string label =
+            std::string(dtype_name(t)) + (interleaved ? "_r" + std::to_string(interleave_rows(t)) : "");
         for (size_t n : ns) {
           std::vector<float> x(n * cols), y(n * rows);
           for (auto& v : x) v = g(rng) * 50.0f;
           for (int threads : thread_counts) {
             Workspace ws(threads);
             auto run = [&](size_t i) {
-              WeightMatrix m{t, mats[i % copies].data(), int64_t(rows), int64_t(cols)};
-              if (r8) {
-                backend.matmul_r8(ws, m, x.data(), cols, n, y.data(), rows);
+              WeightMatrix m{t, aligned(mats[i % copies]), int64_t(rows), int64_t(cols)};
+              if (interleaved) {
+                backend.matmul_interleaved(ws, m, x.data(), cols, n, y.data(), rows);
               } else {
                 backend.matmul(ws, m, x.data(), cols, n, y.data(), rows);
               }
