@@ -91,6 +91,68 @@ TEST_CASE("dot product") {
   }
 }
 
+TEST_CASE("attention kernel: softmax-weighted values of every head of a group, as a double reference") {
+  std::mt19937 rng(21);
+  for (const auto* k : runnable_tables()) {
+    CAPTURE(k->isa);
+    REQUIRE(static_cast<bool>(k->attend));
+    // Head sizes with and without vector tails; group sizes hitting every tile remainder; lengths
+    // from one position (the first token attends to itself) past several key tiles.
+    for (size_t d : {128, 20, 3}) {
+      for (size_t heads : {1, 2, 3, 4, 5, 8}) {
+        for (size_t len : {1, 2, 5, 17, 64}) {
+          CAPTURE(d); CAPTURE(heads); CAPTURE(len);
+          const size_t ld = 2 * d + 3;  // keys/values rows of a wider cache (another kv head around)
+          auto q = random_vector(heads * d, rng), keys = random_vector(len * ld, rng), values = random_vector(len * ld, rng);
+          for (auto& x : q) x *= 4.0f;  // peaked softmax: large score differences
+          const float scale = 1.0f / std::sqrt(float(d));
+          std::vector<float> scores(heads * len, NAN), out(heads * d + 7, NAN);
+          k->attend(q.data(), heads, d, keys.data(), values.data(), ld, len, scale, scores.data(), out.data());
+          for (size_t h = 0; h < heads; ++h) {
+            std::vector<double> p(len);
+            double mx = -INFINITY, total = 0;
+            for (size_t t = 0; t < len; ++t) {
+              double dot = 0;
+              for (size_t i = 0; i < d; ++i) dot += double(q[h * d + i]) * keys[t * ld + i];
+              p[t] = dot * scale;
+              mx = std::max(mx, p[t]);
+            }
+            for (auto& x : p) total += (x = std::exp(x - mx));
+            for (size_t i = 0; i < d; ++i) {
+              double ref = 0;
+              for (size_t t = 0; t < len; ++t) ref += p[t] / total * values[t * ld + i];
+              CAPTURE(h); CAPTURE(i);
+              REQUIRE(std::fabs(out[h * d + i] - ref) <= 2e-6);
+            }
+          }
+          for (size_t i = heads * d; i < out.size(); ++i) CHECK(std::isnan(out[i]));  // nothing past the heads
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("swiglu kernel: silu(gate) * up, also where exp overflows") {
+  std::mt19937 rng(23);
+  for (const auto* k : runnable_tables()) {
+    CAPTURE(k->isa);
+    for (size_t n : {1, 15, 16, 17, 100}) {
+      auto g = random_vector(n, rng), u = random_vector(n, rng);
+      for (auto& x : g) x *= 12.0f;
+      g[0] = -200.0f;  // exp(200) is inf in float: silu is -0
+      if (n > 1) g[n - 1] = 90.0f;
+      std::vector<float> out(n + 1, NAN);
+      k->swiglu(g.data(), u.data(), out.data(), n);
+      for (size_t j = 0; j < n; ++j) {
+        const double ref = double(g[j]) / (1.0 + std::exp(-double(g[j]))) * u[j];
+        CAPTURE(j); CAPTURE(g[j]);
+        REQUIRE(std::fabs(out[j] - ref) <= 1e-6 * (1.0 + std::fabs(ref)));
+      }
+      CHECK(std::isnan(out[n]));
+    }
+  }
+}
+
 // vdpbf16ps path (AVX512_BF16 tables): activations rounded to bf16 exactly as f32_to_bf16, then
 // products against the bf16 weights summed in f32; checked against a double reference on the
 // rounded activations, on odd shapes (masked column tails, every tile remainder).

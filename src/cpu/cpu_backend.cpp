@@ -140,38 +140,24 @@ void CpuBackend::matmul_interleaved(Workspace& ws, const WeightMatrix& w, const 
 void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const {
   const auto& k = kernels();
   const size_t heads = static_cast<size_t>(shape.q_heads);
-  const size_t group = heads / static_cast<size_t>(shape.kv_heads);
+  const size_t kv_heads = static_cast<size_t>(shape.kv_heads);
+  const size_t group = heads / kv_heads;
   const size_t d = static_cast<size_t>(shape.head_dim);
-  const size_t kv_stride = static_cast<size_t>(shape.kv_heads) * d;
+  const size_t kv_stride = kv_heads * d;
   size_t max_len = 0;
   for (const auto& r : rows) max_len = std::max(max_len, r.length);
-  const size_t work = rows.size() * heads;
+  // One item per (row, kv head): its `group` query heads share every key and value load. Items
+  // are taken from both ends alternately so that the contiguous halves parallel_for hands the
+  // threads hold equal work although a prefill's later rows attend to more positions.
+  const size_t work = rows.size() * kv_heads;
   ws.pool.parallel_for(work, [&](size_t begin, size_t end) {
-    std::vector<float> scores(max_len);
-    for (size_t item = begin; item < end; ++item) {
-      const AttentionRow& row = rows[item / heads];
-      const size_t h = item % heads;
-      const size_t kvh = h / group;
-      const float* q = row.q + h * d;
-      float max_score = -INFINITY;
-      for (size_t t = 0; t < row.length; ++t) {
-        float s = k.dot(q, row.keys + t * kv_stride + kvh * d, d) * shape.scale;
-        scores[t] = s;
-        max_score = std::max(max_score, s);
-      }
-      double total = 0.0;
-      for (size_t t = 0; t < row.length; ++t) {
-        scores[t] = std::exp(scores[t] - max_score);
-        total += scores[t];
-      }
-      const float inv = static_cast<float>(1.0 / total);
-      float* out = row.out + h * d;
-      std::fill(out, out + d, 0.0f);
-      for (size_t t = 0; t < row.length; ++t) {
-        const float p = scores[t] * inv;
-        const float* v = row.values + t * kv_stride + kvh * d;
-        for (size_t j = 0; j < d; ++j) out[j] += p * v[j];
-      }
+    std::vector<float> scores(group * max_len);
+    for (size_t j = begin; j < end; ++j) {
+      const size_t item = j % 2 == 0 ? j / 2 : work - 1 - j / 2;
+      const AttentionRow& row = rows[item / kv_heads];
+      const size_t kvh = item % kv_heads;
+      k.attend(row.q + kvh * group * d, group, d, row.keys + kvh * d, row.values + kvh * d, kv_stride, row.length,
+               shape.scale, scores.data(), row.out + kvh * group * d);
     }
   });
 }
@@ -182,12 +168,13 @@ void CpuBackend::expert_mlp(Workspace& ws, const WeightMatrix& gate_up, const We
   FloatBuffer gu(n * 2 * width);  // local: expert_mlp may run while ws.hidden is in use by the caller
   matmul(ws, gate_up, x, static_cast<size_t>(gate_up.cols), n, gu.data(), 2 * width);
   FloatBuffer act(n * width);
-  for (size_t i = 0; i < n; ++i) {
-    const float* g = gu.data() + i * 2 * width;
-    const float* u = g + width;
-    float* a = act.data() + i * width;
-    for (size_t j = 0; j < width; ++j) a[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
-  }
+  const auto& k = kernels();
+  ws.pool.parallel_for(n, [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) {
+      const float* g = gu.data() + i * 2 * width;
+      k.swiglu(g, g + width, act.data() + i * width, width);
+    }
+  }, 8);
   matmul(ws, down, act.data(), width, n, y, static_cast<size_t>(down.rows));
 }
 

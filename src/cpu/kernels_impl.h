@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -181,6 +182,133 @@ struct Kernels {
     float s = xsimd::hadd(acc0 + acc1);
     for (; k < n; ++k) s += a[k] * b[k];
     return s;
+  }
+
+  // ---- attention (see KernelTable::attend) ----
+  // Scores of NH query vectors against NK keys: register tile of NH x NK dot products.
+  template <int NH, int NK>
+  static void score_tile(const float* q, size_t d, const float* k, size_t ld, float scale, float* s, size_t lds) {
+    F acc[NH][NK];
+    for (int a = 0; a < NH; ++a)
+      for (int b = 0; b < NK; ++b) acc[a][b] = F(0.0f);
+    const size_t vec_end = d / L * L;
+    for (size_t i = 0; i < vec_end; i += L) {
+      F kv[NK];
+      for (int b = 0; b < NK; ++b) kv[b] = F::load_unaligned(k + static_cast<size_t>(b) * ld + i);
+      for (int a = 0; a < NH; ++a) {
+        const F qv = F::load_unaligned(q + static_cast<size_t>(a) * d + i);
+        for (int b = 0; b < NK; ++b) acc[a][b] = xsimd::fma(qv, kv[b], acc[a][b]);
+      }
+    }
+    for (int a = 0; a < NH; ++a)
+      for (int b = 0; b < NK; ++b) {
+        float v = xsimd::hadd(acc[a][b]);
+        for (size_t i = vec_end; i < d; ++i) v += q[static_cast<size_t>(a) * d + i] * k[static_cast<size_t>(b) * ld + i];
+        s[static_cast<size_t>(a) * lds + static_cast<size_t>(b)] = v * scale;
+      }
+  }
+
+  // out[a * d + j * L ..] = inv[a] * sum_t p[a * len + t] * v[t * ld + j * L ..] for NH heads and
+  // NV vectors of the value rows.
+  template <int NH, int NV>
+  static void value_tile(const float* p, size_t len, const float* v, size_t ld, const float* inv, float* out, size_t d) {
+    F acc[NH][NV];
+    for (int a = 0; a < NH; ++a)
+      for (int j = 0; j < NV; ++j) acc[a][j] = F(0.0f);
+    for (size_t t = 0; t < len; ++t) {
+      F vv[NV];
+      for (int j = 0; j < NV; ++j) vv[j] = F::load_unaligned(v + t * ld + static_cast<size_t>(j) * L);
+      for (int a = 0; a < NH; ++a) {
+        const F pa(p[static_cast<size_t>(a) * len + t]);
+        for (int j = 0; j < NV; ++j) acc[a][j] = xsimd::fma(pa, vv[j], acc[a][j]);
+      }
+    }
+    for (int a = 0; a < NH; ++a)
+      for (int j = 0; j < NV; ++j)
+        (acc[a][j] * F(inv[a])).store_unaligned(out + static_cast<size_t>(a) * d + static_cast<size_t>(j) * L);
+  }
+
+  static void attend(const float* q, size_t heads, size_t d, const float* keys, const float* values, size_t ld,
+                     size_t len, float scale, float* scores, float* out) {
+    // Register budgets: 32 vector registers with AVX-512, 16 below it.
+    constexpr int SK = L >= 16 ? 4 : 2;  // keys per score tile (x 4 heads)
+    constexpr int VV = L >= 16 ? 8 : 4;  // value vectors per tile (x 2 heads)
+    for (size_t h0 = 0; h0 < heads; h0 += 4) {
+      auto score_rows = [&]<int NH>() {
+        const float* qh = q + h0 * d;
+        float* sh = scores + h0 * len;
+        size_t t = 0;
+        for (; t + SK <= len; t += SK) score_tile<NH, SK>(qh, d, keys + t * ld, ld, scale, sh + t, len);
+        for (; t < len; ++t) score_tile<NH, 1>(qh, d, keys + t * ld, ld, scale, sh + t, len);
+      };
+      switch (std::min<size_t>(4, heads - h0)) {
+        case 4: score_rows.template operator()<4>(); break;
+        case 3: score_rows.template operator()<3>(); break;
+        case 2: score_rows.template operator()<2>(); break;
+        default: score_rows.template operator()<1>(); break;
+      }
+    }
+    // Softmax numerators in place; inv[h] = 1 / sum (the division is applied to the output).
+    float inv_store[64];
+    std::vector<float> inv_heap;
+    float* inv = inv_store;
+    if (heads > 64) {
+      inv_heap.resize(heads);
+      inv = inv_heap.data();
+    }
+    for (size_t h = 0; h < heads; ++h) {
+      float* s = scores + h * len;
+      const size_t vec_end = len / L * L;
+      F m(-INFINITY);
+      for (size_t t = 0; t < vec_end; t += L) m = xsimd::max(m, F::load_unaligned(s + t));
+      alignas(64) float lanes[L];
+      m.store_aligned(lanes);
+      float mx = *std::max_element(lanes, lanes + L);
+      for (size_t t = vec_end; t < len; ++t) mx = std::max(mx, s[t]);
+      F sum(0.0f);
+      const F mv(mx);
+      for (size_t t = 0; t < vec_end; t += L) {
+        const F e = xsimd::exp(F::load_unaligned(s + t) - mv);
+        e.store_unaligned(s + t);
+        sum += e;
+      }
+      double total = xsimd::hadd(sum);
+      for (size_t t = vec_end; t < len; ++t) {
+        s[t] = std::exp(s[t] - mx);
+        total += s[t];
+      }
+      inv[h] = static_cast<float>(1.0 / total);
+    }
+    for (size_t h0 = 0; h0 < heads; h0 += 2) {
+      auto value_rows = [&]<int NH>() {
+        const float* ph = scores + h0 * len;
+        float* oh = out + h0 * d;
+        size_t i = 0;
+        for (; i + VV * L <= d; i += VV * L) value_tile<NH, VV>(ph, len, values + i, ld, inv + h0, oh + i, d);
+        for (; i + L <= d; i += L) value_tile<NH, 1>(ph, len, values + i, ld, inv + h0, oh + i, d);
+        for (; i < d; ++i)  // a head size that is not whole vectors
+          for (int a = 0; a < NH; ++a) {
+            float acc = 0.0f;
+            for (size_t t = 0; t < len; ++t) acc += ph[static_cast<size_t>(a) * len + t] * values[t * ld + i];
+            oh[static_cast<size_t>(a) * d + i] = acc * inv[h0 + static_cast<size_t>(a)];
+          }
+      };
+      if (heads - h0 >= 2) {
+        value_rows.template operator()<2>();
+      } else {
+        value_rows.template operator()<1>();
+      }
+    }
+  }
+
+  static void swiglu(const float* gate, const float* up, float* out, size_t n) {
+    size_t j = 0;
+    const F one(1.0f);
+    for (; j + L <= n; j += L) {
+      const F g = F::load_unaligned(gate + j);
+      (g / (one + xsimd::exp(-g)) * F::load_unaligned(up + j)).store_unaligned(out + j);
+    }
+    for (; j < n; ++j) out[j] = gate[j] / (1.0f + std::exp(-gate[j])) * up[j];
   }
 
   static float stream_sum(const float* a, size_t n) {
@@ -494,6 +622,8 @@ struct Kernels {
     t.matmul_bf16 = &matmul_bf16;
     t.permute_for_bf16 = &permute_for_bf16;
     t.dot = &dot;
+    t.attend = &attend;
+    t.swiglu = &swiglu;
     t.stream_sum = &stream_sum;
     t.quantize_activations = &quantize_activations;
     t.matmul_q8_0 = &matmul_quant<DType::q8_0>;
