@@ -377,8 +377,11 @@ void matmul_quant(const void* w, const void* xq, size_t n, size_t cols, float* y
 // (the 8-row layout: 148), Q8_0 316 (104); about 46 of the core's 64 int8 multiply-adds per
 // cycle (vpdpbusd zmm issues once per cycle on this Zen 5).
 // The scales of a block pair share one cache line ahead of the pair's codes, so all loads are
-// aligned and the group is one linear stream; no software prefetch (prefetching 0.5-4 KB ahead
-// measured no better than the hardware prefetcher for the DRAM-bound matvec).
+// aligned and the group is one linear stream. The matvec has no software prefetch (0.5-4 KB
+// ahead measured no better than the hardware prefetcher); with >= 8 rows of X, where a group is
+// computed in bursts of 64 vpdpbusd per block, the first pass over a group prefetches the next
+// group into L2 (bench_kernels, 2 threads, 4096x2048 from DRAM: Q8_0 n=16 +10-25%, Q4_0 +7-20%;
+// it made n=4 slower, so it is off there).
 
 inline __m512i broadcast4(const int8_t* p) {
   int32_t v;
@@ -386,10 +389,11 @@ inline __m512i broadcast4(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// out[b * ldo + r] for the 16 rows of the group at gp (nb blocks) whose mask bit r is set.
+// out[b * ldo + r] for the 16 rows of the group at gp (nb blocks) whose mask bit r is set;
+// next: the following group, prefetched into L2 alongside (or nullptr).
 template <bool Q8, int RX>
 void group_r16(const uint8_t* gp, size_t nb, const ActRows<RX>& x, const int32_t* const* sums, float* out,
-               size_t ldo, __mmask16 rows) {
+               size_t ldo, __mmask16 rows, const uint8_t* next) {
   constexpr size_t CB = Q8 ? 512 : 256;  // code bytes per block of 16 rows
   __m512 acc[RX];
 #pragma GCC unroll 8
@@ -402,6 +406,10 @@ void group_r16(const uint8_t* gp, size_t nb, const ActRows<RX>& x, const int32_t
     const uint8_t* sc = pair + (single ? 0 : 32 * (blk % 2));
     const uint8_t* c = pair + (single ? 32 : 64 + CB * (blk % 2));
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sc)));
+    if (next) {
+      const uint8_t* pf = next + (sc - gp);
+      for (size_t o = 0; o < 32 + CB; o += 64) _mm_prefetch(reinterpret_cast<const char*>(pf + o), _MM_HINT_T1);
+    }
     __m512i w[8];  // w[j]: elements 4j..4j+3 of the 16 rows
     if constexpr (Q8) {
 #pragma GCC unroll 8
@@ -475,7 +483,9 @@ void matmul_quant_r16(const void* w, size_t rows, const void* xq, size_t n, size
         const ActRows<RX> x(xb + i * x_row, cols);
         const int32_t* sums[RX];
         for (int b = 0; b < RX; ++b) sums[b] = block_sums.data() + (i - i0 + static_cast<size_t>(b)) * nb;
-        group_r16<Q8, RX>(gp, nb, x, sums, y + i * ldy + g, ldy, mask);
+        // With 8 or more rows of X the first pass over a group also pulls the next group into L2.
+        const uint8_t* next = i == i0 && i1 - i0 >= 8 && g + G < g_end ? gp + G * w_row : nullptr;
+        group_r16<Q8, RX>(gp, nb, x, sums, y + i * ldy + g, ldy, mask, next);
       };
       size_t i = i0;
       for (; i + 8 <= i1; i += 8) run.template operator()<8>(i);
