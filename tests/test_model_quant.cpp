@@ -356,7 +356,7 @@ TEST_CASE("interleaved layouts: repack / unpack round trip, remainder rows untou
   std::mt19937 rng(5);
   for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
     const size_t G = interleave_rows(t);
-    CHECK(G == (t == DType::q4_k ? 8u : 16u));
+    CHECK(G == 16u);
     for (size_t rows : {1, 8, 13, 16, 23, 37}) {
       const size_t cols = t == DType::q4_k ? 512 : 96;
       auto wq = quantize_matrix(t, gaussian(rows * cols, rng), rows, cols);
@@ -366,13 +366,13 @@ TEST_CASE("interleaved layouts: repack / unpack round trip, remainder rows untou
       CHECK(back == wq);
       const size_t rb = dtype_row_bytes(t, cols), whole = rows / G * G;
       CHECK(std::equal(wq.begin() + long(whole * rb), wq.end(), packed.begin() + long(whole * rb)));
-      if (whole > 0 && t == DType::q4_k) {  // group 0, super-block 1: row 3's d, dmin, scale word 2, chunk 2 half 1
-        const uint8_t* pk = packed.data() + 8 * 144;
+      if (whole > 0 && t == DType::q4_k) {  // group 0, super-block 1: row 3's d, dmin, scale word 2, codes 20-23
+        const uint8_t* pk = packed.data() + 16 * 144;
         const uint8_t* pl = wq.data() + 3 * rb + 144;
         CHECK(std::memcmp(pk + 6, pl, 2) == 0);
-        CHECK(std::memcmp(pk + 16 + 6, pl + 2, 2) == 0);
-        CHECK(std::memcmp(pk + 32 + 64 + 12, pl + 4 + 8, 4) == 0);
-        CHECK(std::memcmp(pk + 128 + 5 * 128 + 48, pl + 16 + 64 + 16, 16) == 0);
+        CHECK(std::memcmp(pk + 32 + 6, pl + 2, 2) == 0);
+        CHECK(std::memcmp(pk + 64 + 2 * 64 + 12, pl + 4 + 8, 4) == 0);
+        CHECK(std::memcmp(pk + 256 + 5 * 64 + 12, pl + 16 + 20, 4) == 0);
       } else if (whole > 0) {
         // Group 0 has 3 blocks: the pair (0, 1) [scales 0 | scales 1 | codes 0 | codes 1], then block
         // 2 alone [scales | codes]. Row 3's scale and code piece 2 of blocks 1 and 2.
@@ -401,7 +401,7 @@ TEST_CASE("interleaved-layout matmul kernels match the integer-exact reference o
     CAPTURE(k->isa);
     for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
       CAPTURE(dtype_name(t));
-      const auto fn = t == DType::q8_0 ? k->matmul_q8_0_r16 : t == DType::q4_0 ? k->matmul_q4_0_r16 : k->matmul_q4_k_r8;
+      const auto fn = t == DType::q8_0 ? k->matmul_q8_0_r16 : t == DType::q4_0 ? k->matmul_q4_0_r16 : k->matmul_q4_k_r16;
       REQUIRE(static_cast<bool>(fn));
       const std::vector<size_t> col_set =
           t == DType::q4_k ? std::vector<size_t>{256, 512} : std::vector<size_t>{32, 96, 256};

@@ -94,9 +94,10 @@ void dequantize_row(DType t, const void* in, size_t n, float* out);
 //         so a 32-bit lane holds elements 4p..4p+3 (low nibbles) and 16+4p.. (high nibbles).
 //         Q8_0 codes, 512 bytes a block: byte 64j + 4r + t (j = 0..7) is row r's qs[4j + t] + 128
 //         (stored unsigned: the operand vpdpbusd needs).
-//   Q4_K, G = 8 (R8; 1152 bytes per super-block index): f16 d[8], f16 dmin[8], the 12 scale bytes
-//         as three 32-bit words w = 0..2, each for rows 0..7 (32 bytes per word), then for chunk
-//         c = 0..3 and half h = 0..1 the 8 rows' qs[32c + 16h .. 32c + 16h + 15] (128 bytes each).
+//   Q4_K, G = 16 (R16; 2304 bytes per super-block index): f16 d[16], f16 dmin[16], the 12 scale
+//         bytes as three 32-bit words w = 0..2, each for rows 0..15 (64 bytes per word), then 32
+//         vectors of 64 bytes: byte 64j + 4r + t is row r's qs[4j + t] (j = 0..31), so vectors
+//         8c..8c+7 hold sub-block 2c in their low nibbles and sub-block 2c+1 in their high ones.
 // The rows past the last whole group keep the ggml layout (at the same offsets). Both calls throw
 // zaya::Error(invalid_argument) for a type without a layout (interleave_rows 0) or a cols that is
 // not whole blocks. dst and src must not overlap.

@@ -130,11 +130,11 @@ void CpuBackend::matmul_interleaved(Workspace& ws, const WeightMatrix& w, const 
   const uint8_t* xq = quantize_activations(ws, w, x, ldx, n);
   const auto fn = w.dtype == DType::q8_0   ? k.matmul_q8_0_r16
                   : w.dtype == DType::q4_0 ? k.matmul_q4_0_r16
-                                           : k.matmul_q4_k_r8;
+                                           : k.matmul_q4_k_r16;
   // Split in whole groups.
   ws.pool.parallel_for((rows + G - 1) / G, [&](size_t g0, size_t g1) {
     fn(w.data, rows, xq, n, cols, y, ldy, G * g0, std::min(rows, G * g1));
-  }, 16 / G);
+  }, 1);
 }
 
 void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const {

@@ -60,13 +60,13 @@ struct KernelTable {
   MatmulQuant matmul_q4_0 = nullptr;
   MatmulQuant matmul_q4_k = nullptr;
   // The same products with W in the row-interleaved layout (zaya/quant.h, repack_interleaved:
-  // R16 for Q8_0 / Q4_0, R8 for Q4_K) of a [rows, cols] matrix; any row range (a partial group
-  // computes the group and stores only its rows).
+  // 16 rows per group) of a [rows, cols] matrix; any row range (a partial group computes the
+  // group and stores only its rows).
   using MatmulQuantInterleaved = void (*)(const void* w, size_t rows, const void* xq, size_t n, size_t cols, float* y,
                                           size_t ldy, size_t r_begin, size_t r_end);
   MatmulQuantInterleaved matmul_q8_0_r16 = nullptr;
   MatmulQuantInterleaved matmul_q4_0_r16 = nullptr;
-  MatmulQuantInterleaved matmul_q4_k_r8 = nullptr;
+  MatmulQuantInterleaved matmul_q4_k_r16 = nullptr;
   // Sum of n floats with several independent streams: the memory-bandwidth probe's inner loop.
   float (*stream_sum)(const float* a, size_t n) = nullptr;
 };

@@ -14,8 +14,8 @@
 //   Q4_K: nibbles x activations directly; the mins term -dmin * m_j * (d_x sum(x))_j is one
 //         masked FMA per 256-element super-block.
 // Register tiles (walk_rows): 8 weight rows x 1-2 activation rows for decode, else 4 x 4.
-// The row-interleaved layouts (R16 for Q8_0 / Q4_0, R8 for Q4_K; the arena's copy for the CPU)
-// have kernels of their own below: one int32 lane per output row.
+// The row-interleaved layout (R16, the arena's copy for the CPU) has kernels of its own below:
+// one int32 lane per output row.
 #include "kernels.h"
 #include "kernels_impl.h"
 
@@ -445,16 +445,89 @@ void group_r16(const uint8_t* gp, size_t nb, const ActRows<RX>& x, const int32_t
   for (int b = 0; b < RX; ++b) _mm512_mask_storeu_ps(out + static_cast<size_t>(b) * ldo, rows, acc[b]);
 }
 
-template <bool Q8>
+// Q4_K in R16: per super-block the 16 rows' scale words decode with 512-bit integer ops (a lane
+// per row) into d * sc_j and dmin * m_j for all rows at once; the mins term is one FMA per
+// sub-block and row of X. Sub-block j = 2c + h is 8 vpdpbusd on the low (h = 0) or high (h = 1)
+// nibbles of code vectors 8c..8c+7, chains starting at zero (the codes are unsigned).
+inline __m512 q4k_byte(__m512i words, int j, __m512 scale) {
+  const __m512i b = _mm512_and_si512(_mm512_srl_epi32(words, _mm_cvtsi32_si128(8 * (j & 3))), _mm512_set1_epi32(0xff));
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(b), scale);
+}
+
+template <int RX>
+void group_q4k_r16(const uint8_t* gp, size_t nsb, const ActRows<RX>& x, float* out, size_t ldo, __mmask16 rows,
+                   const uint8_t* next) {
+  constexpr size_t SB = 16 * sizeof(BlockQ4_K);  // bytes per super-block of 16 rows
+  __m512 acc[RX];
+#pragma GCC unroll 8
+  for (int b = 0; b < RX; ++b) acc[b] = _mm512_setzero_ps();
+  const __m512i lo4 = _mm512_set1_epi8(15), k3f = _mm512_set1_epi32(0x3f3f3f3f), k0f = _mm512_set1_epi32(0x0f0f0f0f),
+                k03 = _mm512_set1_epi32(0x03030303);
+  for (size_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* p = gp + sb * SB;
+    if (next)
+      for (size_t o = 0; o < SB; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + sb * SB + o), _MM_HINT_T1);
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
+    const __m512i u0 = _mm512_loadu_si512(p + 64), u1 = _mm512_loadu_si512(p + 128), u2 = _mm512_loadu_si512(p + 192);
+    // ggml's get_scale_min_k4 for all 16 rows: bytes j of sc_lo / m_lo (j < 4), of sc_hi / m_hi (j >= 4).
+    const __m512i sc_lo = _mm512_and_si512(u0, k3f);
+    const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(u2, k0f),
+                                          _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), k03), 4));
+    const __m512i m_lo = _mm512_and_si512(u1, k3f);
+    const __m512i m_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), k0f),
+                                         _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), k03), 4));
+    for (int j = 0; j < 8; ++j) {
+      const __m512 mj = q4k_byte(j < 4 ? m_lo : m_hi, j, dmin);
+#pragma GCC unroll 8
+      for (int b = 0; b < RX; ++b)
+        acc[b] = _mm512_fnmadd_ps(mj, _mm512_set1_ps(x.s[b][sb * 8 + static_cast<size_t>(j)]), acc[b]);
+    }
+    for (int j = 0; j < 8; ++j) {  // sub-block j: nibble half j % 2 of code vectors 8 (j / 2) ..
+      const __m512 ws = q4k_byte(j < 4 ? sc_lo : sc_hi, j, d);
+      const uint8_t* c = p + 256 + 512 * static_cast<size_t>(j / 2);
+      __m512i wv[8];
+#pragma GCC unroll 8
+      for (int q = 0; q < 8; ++q) {
+        const __m512i v = _mm512_loadu_si512(c + 64 * q);
+        wv[q] = _mm512_and_si512(j % 2 == 0 ? v : _mm512_srli_epi16(v, 4), lo4);
+      }
+#pragma GCC unroll 8
+      for (int b = 0; b < RX; ++b) {
+        const int8_t* xb = x.q[b] + sb * kQKK + kQK * static_cast<size_t>(j);
+        __m512i s0 = _mm512_setzero_si512();
+        if constexpr (RX <= 2) {  // few rows of X: two chains hide vpdpbusd's latency
+          __m512i s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+          for (int q = 0; q < 8; q += 2) {
+            s0 = _mm512_dpbusd_epi32(s0, wv[q], broadcast4(xb + 4 * q));
+            s1 = _mm512_dpbusd_epi32(s1, wv[q + 1], broadcast4(xb + 4 * q + 4));
+          }
+          s0 = _mm512_add_epi32(s0, s1);
+        } else {
+#pragma GCC unroll 8
+          for (int q = 0; q < 8; ++q) s0 = _mm512_dpbusd_epi32(s0, wv[q], broadcast4(xb + 4 * q));
+        }
+        acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0),
+                                 _mm512_mul_ps(ws, _mm512_set1_ps(x.d[b][sb * 8 + static_cast<size_t>(j)])), acc[b]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int b = 0; b < RX; ++b) _mm512_mask_storeu_ps(out + static_cast<size_t>(b) * ldo, rows, acc[b]);
+}
+
+template <DType T>
 void matmul_quant_r16(const void* w, size_t rows, const void* xq, size_t n, size_t cols, float* y, size_t ldy,
                       size_t r_begin, size_t r_end) {
-  constexpr DType T = Q8 ? DType::q8_0 : DType::q4_0;
+  constexpr bool Q8 = T == DType::q8_0, K = T == DType::q4_k;
   constexpr size_t G = 16;
-  const size_t nb = cols / kQK;
+  const size_t nb = cols / dtype_block_elems(T);
   const size_t w_row = nb * dtype_block_bytes(T);
   const size_t whole = rows / G * G;
   const size_t x_row = actq8::row_bytes(cols);
   const size_t chunk = std::max<size_t>(8, (size_t(256) << 10) / x_row / 8 * 8);
+  const size_t nb32 = cols / kQK;
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* xb = static_cast<const uint8_t*>(xq);
   const size_t g_end = std::min(r_end, whole);
@@ -464,15 +537,15 @@ void matmul_quant_r16(const void* w, size_t rows, const void* xq, size_t n, size
   const int32_t k = Q8 ? -128 : -8;
   for (size_t i0 = 0; i0 < n && r_begin < g_end; i0 += chunk) {
     const size_t i1 = std::min(n, i0 + chunk);
-    block_sums.resize((i1 - i0) * nb);
-    for (size_t i = i0; i < i1; ++i) {
+    block_sums.resize(K ? 0 : (i1 - i0) * nb32);
+    for (size_t i = i0; i < i1 && !K; ++i) {
       const int8_t* q = actq8::qs(xb + i * x_row);
-      for (size_t b = 0; b < nb; ++b) {
+      for (size_t b = 0; b < nb32; ++b) {
         const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * kQK));
         const __m256i s8 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, v);
         const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
         const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
-        block_sums[(i - i0) * nb + b] = k * (_mm_cvtsi128_si32(s2) + _mm_extract_epi32(s2, 1));
+        block_sums[(i - i0) * nb32 + b] = k * (_mm_cvtsi128_si32(s2) + _mm_extract_epi32(s2, 1));
       }
     }
     for (size_t g = r_begin / G * G; g < g_end; g += G) {
@@ -481,11 +554,15 @@ void matmul_quant_r16(const void* w, size_t rows, const void* xq, size_t n, size
       const auto mask = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
       auto run = [&]<int RX>(size_t i) {
         const ActRows<RX> x(xb + i * x_row, cols);
-        const int32_t* sums[RX];
-        for (int b = 0; b < RX; ++b) sums[b] = block_sums.data() + (i - i0 + static_cast<size_t>(b)) * nb;
         // With 8 or more rows of X the first pass over a group also pulls the next group into L2.
         const uint8_t* next = i == i0 && i1 - i0 >= 8 && g + G < g_end ? gp + G * w_row : nullptr;
-        group_r16<Q8, RX>(gp, nb, x, sums, y + i * ldy + g, ldy, mask, next);
+        if constexpr (K) {
+          group_q4k_r16<RX>(gp, nb, x, y + i * ldy + g, ldy, mask, next);
+        } else {
+          const int32_t* sums[RX];
+          for (int b = 0; b < RX; ++b) sums[b] = block_sums.data() + (i - i0 + static_cast<size_t>(b)) * nb32;
+          group_r16<Q8, RX>(gp, nb, x, sums, y + i * ldy + g, ldy, mask, next);
+        }
       };
       size_t i = i0;
       for (; i + 8 <= i1; i += 8) run.template operator()<8>(i);
@@ -502,136 +579,6 @@ void matmul_quant_r16(const void* w, size_t rows, const void* xq, size_t n, size
     }
   }
   if (r_end > whole) matmul_quant<T>(w, xq, n, cols, y, ldy, std::max(r_begin, whole), r_end);
-}
-
-// Q4_K in R8: per super-block the 8 rows' scale words decode with 256-bit integer ops (a lane
-// per row) into d * sc_j and dmin * m_j for all 8 rows at once; the mins term is one FMA per
-// sub-block on a per-row accumulator. A zmm holds 4 rows x 16 code bytes, the low nibbles
-// meeting sub-block 2c's activations and the high nibbles 2c+1's.
-template <int RX>
-void group_q4_k_r8(const uint8_t* gp, size_t nsb, const ActRows<RX>& x, float (&out)[RX][8]) {
-  __m512 acc[2][RX];
-  __m256 mins[RX];
-  for (int b = 0; b < RX; ++b) {
-    acc[0][b] = acc[1][b] = _mm512_setzero_ps();
-    mins[b] = _mm256_setzero_ps();
-  }
-  const __m512i lo4 = _mm512_set1_epi8(15);
-  const __m512i i0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-  const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(4));
-  const __m256i k3f = _mm256_set1_epi32(0x3f3f3f3f), k0f = _mm256_set1_epi32(0x0f0f0f0f),
-                k03 = _mm256_set1_epi32(0x03030303), kff = _mm256_set1_epi32(0xff);
-  for (size_t sb = 0; sb < nsb; ++sb) {
-    const uint8_t* p = gp + sb * 8 * sizeof(BlockQ4_K);
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
-    const __m256i u0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-    const __m256i u1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64));
-    const __m256i u2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 96));
-    // q4k_scale_min for all 8 rows: bytes j of sc_lo / m_lo (j < 4), of sc_hi / m_hi (j >= 4).
-    const __m256i sc_lo = _mm256_and_si256(u0, k3f);
-    const __m256i sc_hi = _mm256_or_si256(_mm256_and_si256(u2, k0f),
-                                          _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), k03), 4));
-    const __m256i m_lo = _mm256_and_si256(u1, k3f);
-    const __m256i m_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), k0f),
-                                         _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), k03), 4));
-    auto byte_of = [&](__m256i v, int j) {
-      return _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(v, _mm256_set1_epi32(8 * (j & 3))), kff));
-    };
-    for (int j = 0; j < 8; ++j) {
-      const __m256 mj = _mm256_mul_ps(byte_of(j < 4 ? m_lo : m_hi, j), dmin);
-      for (int b = 0; b < RX; ++b) mins[b] = _mm256_fmadd_ps(mj, _mm256_set1_ps(x.s[b][sb * 8 + static_cast<size_t>(j)]), mins[b]);
-    }
-    for (int c = 0; c < 4; ++c) {
-      __m256 s0 = _mm256_mul_ps(byte_of(c < 2 ? sc_lo : sc_hi, 2 * c), d);
-      __m256 s1 = _mm256_mul_ps(byte_of(c < 2 ? sc_lo : sc_hi, 2 * c + 1), d);
-      if constexpr (RX == 1) {
-        s0 = _mm256_mul_ps(s0, _mm256_set1_ps(x.d[0][sb * 8 + 2 * static_cast<size_t>(c)]));
-        s1 = _mm256_mul_ps(s1, _mm256_set1_ps(x.d[0][sb * 8 + 2 * static_cast<size_t>(c) + 1]));
-      }
-      const __m512 w0a = _mm512_permutexvar_ps(i0, _mm512_castps256_ps512(s0));  // rows 0-3, sub-block 2c
-      const __m512 w0b = _mm512_permutexvar_ps(i1, _mm512_castps256_ps512(s0));  // rows 4-7
-      const __m512 w1a = _mm512_permutexvar_ps(i0, _mm512_castps256_ps512(s1));  // sub-block 2c+1
-      const __m512 w1b = _mm512_permutexvar_ps(i1, _mm512_castps256_ps512(s1));
-      const uint8_t* q = p + 128 + static_cast<size_t>(2 * c) * 128;
-      const __m512i qa0 = _mm512_loadu_si512(q), qb0 = _mm512_loadu_si512(q + 64);
-      const __m512i qa1 = _mm512_loadu_si512(q + 128), qb1 = _mm512_loadu_si512(q + 192);
-      const __m512i la0 = _mm512_and_si512(qa0, lo4), lb0 = _mm512_and_si512(qb0, lo4);
-      const __m512i la1 = _mm512_and_si512(qa1, lo4), lb1 = _mm512_and_si512(qb1, lo4);
-      const __m512i ha0 = _mm512_and_si512(_mm512_srli_epi16(qa0, 4), lo4);
-      const __m512i hb0 = _mm512_and_si512(_mm512_srli_epi16(qb0, 4), lo4);
-      const __m512i ha1 = _mm512_and_si512(_mm512_srli_epi16(qa1, 4), lo4);
-      const __m512i hb1 = _mm512_and_si512(_mm512_srli_epi16(qb1, 4), lo4);
-      for (int b = 0; b < RX; ++b) {
-        const int8_t* xc = x.q[b] + sb * kQKK + 64 * static_cast<size_t>(c);
-        auto bc = [](const int8_t* ptr) {
-          return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ptr)));
-        };
-        const __m512i xl0 = bc(xc), xl1 = bc(xc + 16), xh0 = bc(xc + 32), xh1 = bc(xc + 48);
-        const __m512i z = _mm512_setzero_si512();
-        __m512 la = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, la0, xl0), la1, xl1));
-        __m512 lb = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lb0, xl0), lb1, xl1));
-        __m512 ha = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, ha0, xh0), ha1, xh1));
-        __m512 hb = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, hb0, xh0), hb1, xh1));
-        if constexpr (RX > 1) {
-          const __m512 dx0 = _mm512_set1_ps(x.d[b][sb * 8 + 2 * static_cast<size_t>(c)]);
-          const __m512 dx1 = _mm512_set1_ps(x.d[b][sb * 8 + 2 * static_cast<size_t>(c) + 1]);
-          la = _mm512_mul_ps(la, dx0);
-          lb = _mm512_mul_ps(lb, dx0);
-          ha = _mm512_mul_ps(ha, dx1);
-          hb = _mm512_mul_ps(hb, dx1);
-        }
-        acc[0][b] = _mm512_fmadd_ps(ha, w1a, _mm512_fmadd_ps(la, w0a, acc[0][b]));
-        acc[1][b] = _mm512_fmadd_ps(hb, w1b, _mm512_fmadd_ps(lb, w0b, acc[1][b]));
-      }
-    }
-  }
-  for (int b = 0; b < RX; ++b) {
-    alignas(32) float m[8];
-    _mm256_store_ps(m, mins[b]);
-    for (int h = 0; h < 2; ++h) {
-      alignas(64) float t[16];
-      _mm512_store_ps(t, acc[h][b]);
-      for (int r = 0; r < 4; ++r)
-        out[b][4 * h + r] = ((t[4 * r] + t[4 * r + 1]) + (t[4 * r + 2] + t[4 * r + 3])) - m[4 * h + r];
-    }
-  }
-}
-
-void matmul_quant_r8_q4k(const void* w, size_t rows, const void* xq, size_t n, size_t cols, float* y, size_t ldy,
-                         size_t r_begin, size_t r_end) {
-  constexpr DType T = DType::q4_k;
-  const size_t nb = cols / dtype_block_elems(T);
-  const size_t w_row = nb * dtype_block_bytes(T);
-  const size_t rows8 = rows / 8 * 8;
-  const size_t x_row = actq8::row_bytes(cols);
-  const size_t chunk = std::max<size_t>(4, (size_t(256) << 10) / x_row / 4 * 4);
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* xb = static_cast<const uint8_t*>(xq);
-  const size_t g_end = std::min(r_end, rows8);
-  for (size_t i0 = 0; i0 < n; i0 += chunk) {
-    const size_t i1 = std::min(n, i0 + chunk);
-    for (size_t g = r_begin / 8 * 8; g < g_end; g += 8) {
-      const uint8_t* gp = wb + g * w_row;
-      const size_t lo = std::max(g, r_begin), hi = std::min(g + 8, r_end);
-      auto run = [&]<int RX>(size_t i) {
-        const ActRows<RX> x(xb + i * x_row, cols);
-        float out[RX][8];
-        group_q4_k_r8<RX>(gp, nb, x, out);
-        for (int b = 0; b < RX; ++b)
-          for (size_t r = lo; r < hi; ++r) y[(i + static_cast<size_t>(b)) * ldy + r] = out[b][r - g];
-      };
-      size_t i = i0;
-      for (; i + 4 <= i1; i += 4) run.template operator()<4>(i);
-      switch (i1 - i) {
-        case 3: run.template operator()<3>(i); break;
-        case 2: run.template operator()<2>(i); break;
-        case 1: run.template operator()<1>(i); break;
-        default: break;
-      }
-    }
-  }
-  if (r_end > rows8) matmul_quant<T>(w, xq, n, cols, y, ldy, std::max(r_begin, rows8), r_end);
 }
 
 // ---- bf16 weights x bf16 activations (vdpbf16ps), for prefill ---------------------------------
@@ -732,9 +679,9 @@ const KernelTable& kernels_avx512vnni() {
     t.matmul_q8_0 = &matmul_quant<DType::q8_0>;
     t.matmul_q4_0 = &matmul_quant<DType::q4_0>;
     t.matmul_q4_k = &matmul_quant<DType::q4_k>;
-    t.matmul_q8_0_r16 = &matmul_quant_r16<true>;
-    t.matmul_q4_0_r16 = &matmul_quant_r16<false>;
-    t.matmul_q4_k_r8 = &matmul_quant_r8_q4k;
+    t.matmul_q8_0_r16 = &matmul_quant_r16<DType::q8_0>;
+    t.matmul_q4_0_r16 = &matmul_quant_r16<DType::q4_0>;
+    t.matmul_q4_k_r16 = &matmul_quant_r16<DType::q4_k>;
     t.to_bf16 = &to_bf16;
     t.matmul_bf16_dp = &matmul_bf16_dp;
     // Recommended threshold when enabled (the golden parity test's 20-token batches stay exact).

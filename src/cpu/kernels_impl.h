@@ -597,7 +597,7 @@ struct Kernels {
   template <DType T>
   static void matmul_quant_interleaved(const void* w, size_t rows, const void* xq, size_t n, size_t cols, float* y,
                                        size_t ldy, size_t r_begin, size_t r_end) {
-    constexpr size_t G = T == DType::q4_k ? 8 : 16;  // interleave_rows(T)
+    constexpr size_t G = 16;  // interleave_rows(T)
     const size_t w_row = dtype_row_bytes(T, cols);
     const size_t whole = rows / G * G;
     const auto* wb = static_cast<const uint8_t*>(w);
@@ -631,7 +631,7 @@ struct Kernels {
     t.matmul_q4_k = &matmul_quant<DType::q4_k>;
     t.matmul_q8_0_r16 = &matmul_quant_interleaved<DType::q8_0>;
     t.matmul_q4_0_r16 = &matmul_quant_interleaved<DType::q4_0>;
-    t.matmul_q4_k_r8 = &matmul_quant_interleaved<DType::q4_k>;
+    t.matmul_q4_k_r16 = &matmul_quant_interleaved<DType::q4_k>;
     return t;
   }
 };

@@ -227,8 +227,8 @@ void dequantize_row(DType t, const void* in, size_t n, float* out) {
 size_t interleave_rows(DType t) noexcept {
   switch (t) {
     case DType::q4_0:
-    case DType::q8_0: return 16;
-    case DType::q4_k: return 8;
+    case DType::q8_0:
+    case DType::q4_k: return 16;
     default: return 0;
   }
 }
@@ -251,13 +251,13 @@ void interleave_copy(DType t, const void* src, size_t rows, size_t cols, void* d
     }
   };
   if (t == DType::q4_k) {
-    // (offset in the R8 super-block, offset in the ggml block, bytes) of each moved piece.
+    // (offset in the R16 super-block, offset in the ggml block, bytes) of each moved piece:
+    // d[16], dmin[16], the three scale words of the 16 rows, then 32 vectors of 4-byte code pieces.
     auto q4k_pieces = [](size_t r, auto&& piece) {
       piece(2 * r, 0, 2);       // d
-      piece(16 + 2 * r, 2, 2);  // dmin
-      for (size_t w = 0; w < 3; ++w) piece(32 + 32 * w + 4 * r, 4 + 4 * w, 4);  // scale words
-      for (size_t c = 0; c < 4; ++c)
-        for (size_t h = 0; h < 2; ++h) piece(128 + (2 * c + h) * 128 + 16 * r, 16 + 32 * c + 16 * h, 16);
+      piece(32 + 2 * r, 2, 2);  // dmin
+      for (size_t w = 0; w < 3; ++w) piece(64 + 64 * w + 4 * r, 4 + 4 * w, 4);  // scale words
+      for (size_t j = 0; j < 32; ++j) piece(256 + 64 * j + 4 * r, 16 + 4 * j, 4);  // qs[4j..4j+3]
     };
     for (size_t g = 0; g < whole; g += G)
       for (size_t b = 0; b < nb; ++b)
