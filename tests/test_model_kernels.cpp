@@ -91,41 +91,45 @@ TEST_CASE("dot product") {
   }
 }
 
-TEST_CASE("attention kernel: softmax-weighted values of every head of a group, as a double reference") {
+TEST_CASE("attention kernel: softmax-weighted values of every head, as a double reference") {
   std::mt19937 rng(21);
   for (const auto* k : runnable_tables()) {
     CAPTURE(k->isa);
     REQUIRE(static_cast<bool>(k->attend));
     // Head sizes with and without vector tails; group sizes hitting every tile remainder; lengths
-    // from one position (the first token attends to itself) past several key tiles.
+    // from one position (the first token attends to itself) past several key tiles and value
+    // blocks (of 64 positions).
     for (size_t d : {128, 20, 3}) {
-      for (size_t heads : {1, 2, 3, 4, 5, 8}) {
-        for (size_t len : {1, 2, 5, 17, 64}) {
-          CAPTURE(d); CAPTURE(heads); CAPTURE(len);
-          const size_t ld = 2 * d + 3;  // keys/values rows of a wider cache (another kv head around)
-          auto q = random_vector(heads * d, rng), keys = random_vector(len * ld, rng), values = random_vector(len * ld, rng);
-          for (auto& x : q) x *= 4.0f;  // peaked softmax: large score differences
-          const float scale = 1.0f / std::sqrt(float(d));
-          std::vector<float> scores(heads * len, NAN), out(heads * d + 7, NAN);
-          k->attend(q.data(), heads, d, keys.data(), values.data(), ld, len, scale, scores.data(), out.data());
-          for (size_t h = 0; h < heads; ++h) {
-            std::vector<double> p(len);
-            double mx = -INFINITY, total = 0;
-            for (size_t t = 0; t < len; ++t) {
-              double dot = 0;
-              for (size_t i = 0; i < d; ++i) dot += double(q[h * d + i]) * keys[t * ld + i];
-              p[t] = dot * scale;
-              mx = std::max(mx, p[t]);
+      for (size_t kv_heads : {1, 2, 3}) {
+        for (size_t group : {1, 2, 3, 4, 5}) {
+          for (size_t len : {1, 2, 5, 17, 64, 130}) {
+            CAPTURE(d); CAPTURE(kv_heads); CAPTURE(group); CAPTURE(len);
+            const size_t heads = kv_heads * group, ld = kv_heads * d + 3;  // cache rows with padding
+            auto q = random_vector(heads * d, rng), keys = random_vector(len * ld, rng), values = random_vector(len * ld, rng);
+            for (auto& x : q) x *= 4.0f;  // peaked softmax: large score differences
+            const float scale = 1.0f / std::sqrt(float(d));
+            std::vector<float> scores(heads * len, NAN), out(heads * d + 7, NAN);
+            k->attend(q.data(), kv_heads, group, d, keys.data(), values.data(), ld, len, scale, scores.data(), out.data());
+            for (size_t h = 0; h < heads; ++h) {
+              const size_t kvh = h / group;
+              std::vector<double> p(len);
+              double mx = -INFINITY, total = 0;
+              for (size_t t = 0; t < len; ++t) {
+                double dot = 0;
+                for (size_t i = 0; i < d; ++i) dot += double(q[h * d + i]) * keys[t * ld + kvh * d + i];
+                p[t] = dot * scale;
+                mx = std::max(mx, p[t]);
+              }
+              for (auto& x : p) total += (x = std::exp(x - mx));
+              for (size_t i = 0; i < d; ++i) {
+                double ref = 0;
+                for (size_t t = 0; t < len; ++t) ref += p[t] / total * values[t * ld + kvh * d + i];
+                CAPTURE(h); CAPTURE(i);
+                REQUIRE(std::fabs(out[h * d + i] - ref) <= 2e-6);
+              }
             }
-            for (auto& x : p) total += (x = std::exp(x - mx));
-            for (size_t i = 0; i < d; ++i) {
-              double ref = 0;
-              for (size_t t = 0; t < len; ++t) ref += p[t] / total * values[t * ld + i];
-              CAPTURE(h); CAPTURE(i);
-              REQUIRE(std::fabs(out[h * d + i] - ref) <= 2e-6);
-            }
+            for (size_t i = heads * d; i < out.size(); ++i) CHECK(std::isnan(out[i]));  // nothing past the heads
           }
-          for (size_t i = heads * d; i < out.size(); ++i) CHECK(std::isnan(out[i]));  // nothing past the heads
         }
       }
     }

@@ -146,18 +146,16 @@ void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span
   const size_t kv_stride = kv_heads * d;
   size_t max_len = 0;
   for (const auto& r : rows) max_len = std::max(max_len, r.length);
-  // One item per (row, kv head): its `group` query heads share every key and value load. Items
-  // are taken from both ends alternately so that the contiguous halves parallel_for hands the
-  // threads hold equal work although a prefill's later rows attend to more positions.
-  const size_t work = rows.size() * kv_heads;
+  // One item per row: all its heads in one pass over its keys and values. Rows are taken from
+  // both ends alternately so that the contiguous halves parallel_for hands the threads hold equal
+  // work although a prefill's later rows attend to more positions.
+  const size_t work = rows.size();
   ws.pool.parallel_for(work, [&](size_t begin, size_t end) {
-    std::vector<float> scores(group * max_len);
+    std::vector<float> scores(heads * max_len);
     for (size_t j = begin; j < end; ++j) {
-      const size_t item = j % 2 == 0 ? j / 2 : work - 1 - j / 2;
-      const AttentionRow& row = rows[item / kv_heads];
-      const size_t kvh = item % kv_heads;
-      k.attend(row.q + kvh * group * d, group, d, row.keys + kvh * d, row.values + kvh * d, kv_stride, row.length,
-               shape.scale, scores.data(), row.out + kvh * group * d);
+      const AttentionRow& row = rows[j % 2 == 0 ? j / 2 : work - 1 - j / 2];
+      k.attend(row.q, kv_heads, group, d, row.keys, row.values, kv_stride, row.length, shape.scale, scores.data(),
+               row.out);
     }
   });
 }

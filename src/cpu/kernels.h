@@ -25,14 +25,15 @@ struct KernelTable {
   // without shuffles: every block of 2*lanes floats becomes [evens | odds]; the tail is kept.
   void (*permute_for_bf16)(const float* x, size_t ldx, size_t n, size_t cols, float* out, size_t ldo) = nullptr;
   float (*dot)(const float* a, const float* b, size_t n) = nullptr;
-  // Softmax attention of `heads` query vectors of d floats (q[h * d + i]) that share one key/value
-  // head, over the len cached positions keys[t * ld + i] / values[t * ld + i]:
-  // out[h * d + i] = sum_t p_ht * values[t * ld + i], p_h = softmax_t(scale * q_h . k_t).
-  // scores: scratch for heads * len floats. Register tiles of 4 heads x 4 keys for the scores and
-  // 2 heads x 8 value vectors for the weighted sum, so each key and value row is loaded once for
-  // all the heads.
-  void (*attend)(const float* q, size_t heads, size_t d, const float* keys, const float* values, size_t ld,
-                 size_t len, float scale, float* scores, float* out) = nullptr;
+  // Softmax attention of one row's kv_heads * group query vectors of d floats (q[h * d + i]; heads
+  // kvh * group .. kvh * group + group - 1 share kv head kvh) over the len cached positions, kv
+  // head kvh of position t at keys[t * ld + kvh * d + i] / values[t * ld + kvh * d + i]:
+  // out[h * d + i] = sum_t p_ht * values[t * ld + kvh * d + i], p_h = softmax_t(scale * q_h . k_t).
+  // scores: scratch for kv_heads * group * len floats. Keys and values are read once, in order,
+  // for all heads (register tiles of 4 heads x 4 positions for the scores, 2 heads x 8 vectors
+  // for the weighted sum).
+  void (*attend)(const float* q, size_t kv_heads, size_t group, size_t d, const float* keys, const float* values,
+                 size_t ld, size_t len, float scale, float* scores, float* out) = nullptr;
   // out[j] = silu(gate[j]) * up[j] = gate[j] / (1 + exp(-gate[j])) * up[j] for j < n.
   void (*swiglu)(const float* gate, const float* up, float* out, size_t n) = nullptr;
   // bf16 x bf16 products (AVX512_BF16 vdpbf16ps; nullptr in tables without it): X [n, cols] is

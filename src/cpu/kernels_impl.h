@@ -208,46 +208,55 @@ struct Kernels {
       }
   }
 
-  // out[a * d + j * L ..] = inv[a] * sum_t p[a * len + t] * v[t * ld + j * L ..] for NH heads and
-  // NV vectors of the value rows.
+  // Adds sum_t p[a * lenp + t] * v[t * ld + j * L ..] over t < tn to out[a * d + j * L ..] (or
+  // starts from zero when first) for NH heads and NV vectors of the value rows; when last, the
+  // sums are multiplied by inv[a].
   template <int NH, int NV>
-  static void value_tile(const float* p, size_t len, const float* v, size_t ld, const float* inv, float* out, size_t d) {
+  static void value_tile(const float* p, size_t lenp, size_t tn, const float* v, size_t ld, const float* inv, float* out,
+                         size_t d, bool first, bool last) {
     F acc[NH][NV];
     for (int a = 0; a < NH; ++a)
-      for (int j = 0; j < NV; ++j) acc[a][j] = F(0.0f);
-    for (size_t t = 0; t < len; ++t) {
+      for (int j = 0; j < NV; ++j)
+        acc[a][j] = first ? F(0.0f) : F::load_unaligned(out + static_cast<size_t>(a) * d + static_cast<size_t>(j) * L);
+    for (size_t t = 0; t < tn; ++t) {
       F vv[NV];
       for (int j = 0; j < NV; ++j) vv[j] = F::load_unaligned(v + t * ld + static_cast<size_t>(j) * L);
       for (int a = 0; a < NH; ++a) {
-        const F pa(p[static_cast<size_t>(a) * len + t]);
+        const F pa(p[static_cast<size_t>(a) * lenp + t]);
         for (int j = 0; j < NV; ++j) acc[a][j] = xsimd::fma(pa, vv[j], acc[a][j]);
       }
     }
     for (int a = 0; a < NH; ++a)
-      for (int j = 0; j < NV; ++j)
-        (acc[a][j] * F(inv[a])).store_unaligned(out + static_cast<size_t>(a) * d + static_cast<size_t>(j) * L);
+      for (int j = 0; j < NV; ++j) {
+        if (last) acc[a][j] = acc[a][j] * F(inv[a]);
+        acc[a][j].store_unaligned(out + static_cast<size_t>(a) * d + static_cast<size_t>(j) * L);
+      }
   }
 
-  static void attend(const float* q, size_t heads, size_t d, const float* keys, const float* values, size_t ld,
-                     size_t len, float scale, float* scores, float* out) {
+  static void attend(const float* q, size_t kv_heads, size_t group, size_t d, const float* keys, const float* values,
+                     size_t ld, size_t len, float scale, float* scores, float* out) {
     // Register budgets: 32 vector registers with AVX-512, 16 below it.
     constexpr int SK = L >= 16 ? 4 : 2;  // keys per score tile (x 4 heads)
     constexpr int VV = L >= 16 ? 8 : 4;  // value vectors per tile (x 2 heads)
-    for (size_t h0 = 0; h0 < heads; h0 += 4) {
-      auto score_rows = [&]<int NH>() {
-        const float* qh = q + h0 * d;
-        float* sh = scores + h0 * len;
-        size_t t = 0;
-        for (; t + SK <= len; t += SK) score_tile<NH, SK>(qh, d, keys + t * ld, ld, scale, sh + t, len);
-        for (; t < len; ++t) score_tile<NH, 1>(qh, d, keys + t * ld, ld, scale, sh + t, len);
-      };
-      switch (std::min<size_t>(4, heads - h0)) {
-        case 4: score_rows.template operator()<4>(); break;
-        case 3: score_rows.template operator()<3>(); break;
-        case 2: score_rows.template operator()<2>(); break;
-        default: score_rows.template operator()<1>(); break;
-      }
-    }
+    const size_t heads = kv_heads * group;
+    // Scores, key rows in order: each tile of SK positions serves every kv head, so the cache
+    // streams forward (a position's kv heads are adjacent in memory).
+    auto score_rows = [&]<int NH, int NK>(size_t t, size_t kvh, size_t h0) {
+      score_tile<NH, NK>(q + (kvh * group + h0) * d, d, keys + t * ld + kvh * d, ld, scale,
+                         scores + (kvh * group + h0) * len + t, len);
+    };
+    auto score_keys = [&]<int NK>(size_t t) {
+      for (size_t kvh = 0; kvh < kv_heads; ++kvh)
+        for (size_t h0 = 0; h0 < group; h0 += 4) switch (std::min<size_t>(4, group - h0)) {
+            case 4: score_rows.template operator()<4, NK>(t, kvh, h0); break;
+            case 3: score_rows.template operator()<3, NK>(t, kvh, h0); break;
+            case 2: score_rows.template operator()<2, NK>(t, kvh, h0); break;
+            default: score_rows.template operator()<1, NK>(t, kvh, h0); break;
+          }
+    };
+    size_t t = 0;
+    for (; t + SK <= len; t += SK) score_keys.template operator()<SK>(t);
+    for (; t < len; ++t) score_keys.template operator()<1>(t);
     // Softmax numerators in place; inv[h] = 1 / sum (the division is applied to the output).
     float inv_store[64];
     std::vector<float> inv_heap;
@@ -257,47 +266,57 @@ struct Kernels {
       inv = inv_heap.data();
     }
     for (size_t h = 0; h < heads; ++h) {
-      float* s = scores + h * len;
+      float* sc = scores + h * len;
       const size_t vec_end = len / L * L;
       F m(-INFINITY);
-      for (size_t t = 0; t < vec_end; t += L) m = xsimd::max(m, F::load_unaligned(s + t));
+      for (size_t k = 0; k < vec_end; k += L) m = xsimd::max(m, F::load_unaligned(sc + k));
       alignas(64) float lanes[L];
       m.store_aligned(lanes);
       float mx = *std::max_element(lanes, lanes + L);
-      for (size_t t = vec_end; t < len; ++t) mx = std::max(mx, s[t]);
+      for (size_t k = vec_end; k < len; ++k) mx = std::max(mx, sc[k]);
       F sum(0.0f);
       const F mv(mx);
-      for (size_t t = 0; t < vec_end; t += L) {
-        const F e = xsimd::exp(F::load_unaligned(s + t) - mv);
-        e.store_unaligned(s + t);
+      for (size_t k = 0; k < vec_end; k += L) {
+        const F e = xsimd::exp(F::load_unaligned(sc + k) - mv);
+        e.store_unaligned(sc + k);
         sum += e;
       }
       double total = xsimd::hadd(sum);
-      for (size_t t = vec_end; t < len; ++t) {
-        s[t] = std::exp(s[t] - mx);
-        total += s[t];
+      for (size_t k = vec_end; k < len; ++k) {
+        sc[k] = std::exp(sc[k] - mx);
+        total += sc[k];
       }
       inv[h] = static_cast<float>(1.0 / total);
     }
-    for (size_t h0 = 0; h0 < heads; h0 += 2) {
-      auto value_rows = [&]<int NH>() {
-        const float* ph = scores + h0 * len;
-        float* oh = out + h0 * d;
-        size_t i = 0;
-        for (; i + VV * L <= d; i += VV * L) value_tile<NH, VV>(ph, len, values + i, ld, inv + h0, oh + i, d);
-        for (; i + L <= d; i += L) value_tile<NH, 1>(ph, len, values + i, ld, inv + h0, oh + i, d);
-        for (; i < d; ++i)  // a head size that is not whole vectors
-          for (int a = 0; a < NH; ++a) {
-            float acc = 0.0f;
-            for (size_t t = 0; t < len; ++t) acc += ph[static_cast<size_t>(a) * len + t] * values[t * ld + i];
-            oh[static_cast<size_t>(a) * d + i] = acc * inv[h0 + static_cast<size_t>(a)];
+    // Weighted values, in blocks of positions (value rows in order for all kv heads; the
+    // outputs are re-read between blocks).
+    constexpr size_t TB = 64;
+    for (size_t t0 = 0; t0 < len; t0 += TB) {
+      const size_t tn = std::min(TB, len - t0);
+      const bool first = t0 == 0, last = t0 + tn == len;
+      for (size_t kvh = 0; kvh < kv_heads; ++kvh)
+        for (size_t g0 = 0; g0 < group; g0 += 2) {
+          const size_t h0 = kvh * group + g0;
+          auto value_rows = [&]<int NH>() {
+            const float* ph = scores + h0 * len + t0;
+            const float* vh = values + t0 * ld + kvh * d;
+            float* oh = out + h0 * d;
+            size_t i = 0;
+            for (; i + VV * L <= d; i += VV * L) value_tile<NH, VV>(ph, len, tn, vh + i, ld, inv + h0, oh + i, d, first, last);
+            for (; i + L <= d; i += L) value_tile<NH, 1>(ph, len, tn, vh + i, ld, inv + h0, oh + i, d, first, last);
+            for (; i < d; ++i)  // a head size that is not whole vectors
+              for (int a = 0; a < NH; ++a) {
+                float acc = first ? 0.0f : oh[static_cast<size_t>(a) * d + i];
+                for (size_t k = 0; k < tn; ++k) acc += ph[static_cast<size_t>(a) * len + k] * vh[k * ld + i];
+                oh[static_cast<size_t>(a) * d + i] = last ? acc * inv[h0 + static_cast<size_t>(a)] : acc;
+              }
+          };
+          if (group - g0 >= 2) {
+            value_rows.template operator()<2>();
+          } else {
+            value_rows.template operator()<1>();
           }
-      };
-      if (heads - h0 >= 2) {
-        value_rows.template operator()<2>();
-      } else {
-        value_rows.template operator()<1>();
-      }
+        }
     }
   }
 
