@@ -148,14 +148,20 @@ void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span
   for (const auto& r : rows) max_len = std::max(max_len, r.length);
   // One item per row: all its heads in one pass over its keys and values. Rows are taken from
   // both ends alternately so that the contiguous halves parallel_for hands the threads hold equal
-  // work although a prefill's later rows attend to more positions.
-  const size_t work = rows.size();
+  // work although a prefill's later rows attend to more positions. With fewer rows than threads
+  // (decode of one or two sequences) the items are (row, kv head) instead, so that every thread
+  // has one.
+  const size_t threads = static_cast<size_t>(ws.pool.size());
+  const size_t split = rows.size() < threads ? kv_heads : 1, per_item = kv_heads / split;
+  const size_t work = rows.size() * split;
   ws.pool.parallel_for(work, [&](size_t begin, size_t end) {
     std::vector<float> scores(heads * max_len);
     for (size_t j = begin; j < end; ++j) {
-      const AttentionRow& row = rows[j % 2 == 0 ? j / 2 : work - 1 - j / 2];
-      k.attend(row.q, kv_heads, group, d, row.keys, row.values, kv_stride, row.length, shape.scale, scores.data(),
-               row.out);
+      const size_t r = j / split, part = j % split;
+      const AttentionRow& row = rows[r % 2 == 0 ? r / 2 : rows.size() - 1 - r / 2];
+      const size_t head0 = part * per_item * group;
+      k.attend(row.q + head0 * d, per_item, group, d, row.keys + part * per_item * d, row.values + part * per_item * d,
+               kv_stride, row.length, shape.scale, scores.data(), row.out + head0 * d);
     }
   });
 }
