@@ -389,6 +389,27 @@ inline __m512i broadcast4(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
+// The 16 rows' integer dot products of one 32-element block: lanes start at init, then the 8 code
+// vectors w[j] (elements 4j..4j+3 of each row) meet 4-byte pieces of the activations xb. With few
+// rows of X (TwoChains) two chains hide vpdpbusd's latency.
+template <bool TwoChains>
+inline __m512i block_dot16(__m512i init, const __m512i (&w)[8], const int8_t* xb) {
+  __m512i s = init;
+  if constexpr (TwoChains) {
+    __m512i s2 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int j = 0; j < 8; j += 2) {
+      s = _mm512_dpbusd_epi32(s, w[j], broadcast4(xb + 4 * j));
+      s2 = _mm512_dpbusd_epi32(s2, w[j + 1], broadcast4(xb + 4 * j + 4));
+    }
+    return _mm512_add_epi32(s, s2);
+  } else {
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) s = _mm512_dpbusd_epi32(s, w[j], broadcast4(xb + 4 * j));
+    return s;
+  }
+}
+
 // out[b * ldo + r] for the 16 rows of the group at gp (nb blocks) whose mask bit r is set;
 // next: the following group, prefetched into L2 alongside (or nullptr).
 template <bool Q8, int RX>
@@ -424,20 +445,7 @@ void group_r16(const uint8_t* gp, size_t nb, const ActRows<RX>& x, const int32_t
     }
 #pragma GCC unroll 8
     for (int b = 0; b < RX; ++b) {
-      const int8_t* xb = x.q[b] + blk * kQK;
-      __m512i s = _mm512_set1_epi32(sums[b][blk]);
-      if constexpr (RX <= 2) {  // few rows of X: two chains hide vpdpbusd's latency
-        __m512i s2 = _mm512_setzero_si512();
-#pragma GCC unroll 4
-        for (int j = 0; j < 8; j += 2) {
-          s = _mm512_dpbusd_epi32(s, w[j], broadcast4(xb + 4 * j));
-          s2 = _mm512_dpbusd_epi32(s2, w[j + 1], broadcast4(xb + 4 * j + 4));
-        }
-        s = _mm512_add_epi32(s, s2);
-      } else {
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; ++j) s = _mm512_dpbusd_epi32(s, w[j], broadcast4(xb + 4 * j));
-      }
+      const __m512i s = block_dot16<RX <= 2>(_mm512_set1_epi32(sums[b][blk]), w, x.q[b] + blk * kQK);
       acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x.d[b][blk])), acc[b]);
     }
   }
@@ -494,20 +502,7 @@ void group_q4k_r16(const uint8_t* gp, size_t nsb, const ActRows<RX>& x, float* o
       }
 #pragma GCC unroll 8
       for (int b = 0; b < RX; ++b) {
-        const int8_t* xb = x.q[b] + sb * kQKK + kQK * static_cast<size_t>(j);
-        __m512i s0 = _mm512_setzero_si512();
-        if constexpr (RX <= 2) {  // few rows of X: two chains hide vpdpbusd's latency
-          __m512i s1 = _mm512_setzero_si512();
-#pragma GCC unroll 4
-          for (int q = 0; q < 8; q += 2) {
-            s0 = _mm512_dpbusd_epi32(s0, wv[q], broadcast4(xb + 4 * q));
-            s1 = _mm512_dpbusd_epi32(s1, wv[q + 1], broadcast4(xb + 4 * q + 4));
-          }
-          s0 = _mm512_add_epi32(s0, s1);
-        } else {
-#pragma GCC unroll 8
-          for (int q = 0; q < 8; ++q) s0 = _mm512_dpbusd_epi32(s0, wv[q], broadcast4(xb + 4 * q));
-        }
+        const __m512i s0 = block_dot16<RX <= 2>(_mm512_setzero_si512(), wv, x.q[b] + sb * kQKK + kQK * static_cast<size_t>(j));
         acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0),
                                  _mm512_mul_ps(ws, _mm512_set1_ps(x.d[b][sb * 8 + static_cast<size_t>(j)])), acc[b]);
       }
