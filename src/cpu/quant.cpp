@@ -264,8 +264,9 @@ void interleave_copy(DType t, const void* src, size_t rows, size_t cols, void* d
         for (size_t r = 0; r < G; ++r)
           q4k_pieces(r, [&](size_t po, size_t go, size_t len) { move(g * row + b * G * bb + po, (g + r) * row + b * bb + go, len); });
   } else {
-    // R16: scales d[nb][16], then per block the codes in 4-byte pieces, one 64-byte vector per
-    // piece index j holding the 16 rows' piece j (Q8_0 flipped to unsigned).
+    // R16: blocks in pairs [scales 2i | scales 2i+1 | codes 2i | codes 2i+1] (an odd last block
+    // [scales | codes]); a block's codes in 4-byte pieces, one 64-byte vector per piece index j
+    // holding the 16 rows' piece j (Q8_0 flipped to unsigned).
     const size_t codes = bb - 2, pieces = codes / 4;
     const bool flip = t == DType::q8_0;
     for (size_t g = 0; g < whole; g += G) {
