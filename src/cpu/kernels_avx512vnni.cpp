@@ -380,8 +380,8 @@ void matmul_quant(const void* w, const void* xq, size_t n, size_t cols, float* y
 // aligned and the group is one linear stream. The matvec has no software prefetch (0.5-4 KB
 // ahead measured no better than the hardware prefetcher); with >= 8 rows of X, where a group is
 // computed in bursts of 64 vpdpbusd per block, the first pass over a group prefetches the next
-// group into L2 (bench_kernels, 2 threads, 4096x2048 from DRAM: Q8_0 n=16 +10-25%, Q4_0 +7-20%;
-// it made n=4 slower, so it is off there).
+// group into L2 (bench_kernels, 2 threads, 4096x2048 from DRAM, three alternating runs: Q8_0
+// n=16 +4-29%, Q4_0 +7-22%; it made n=4 slower, so it is off there).
 
 inline __m512i broadcast4(const int8_t* p) {
   int32_t v;
