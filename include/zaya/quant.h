@@ -102,6 +102,16 @@ void dequantize_row(DType t, const void* in, size_t n, float* out);
 // zaya::Error(invalid_argument) for a type without a layout (interleave_rows 0) or a cols that is
 // not whole blocks. dst and src must not overlap.
 size_t interleave_rows(DType t) noexcept;
+// Where block b of an R16 group of nb Q4_0 / Q8_0 blocks keeps its 16 scales and its codes
+// (code_bytes per block of 16 rows: 256 for Q4_0, 512 for Q8_0), in bytes from the group start.
+struct R16Block {
+  size_t scales, codes;
+};
+constexpr R16Block r16_block(size_t b, size_t nb, size_t code_bytes) noexcept {
+  const size_t pair = b / 2 * 2 * (32 + code_bytes);
+  if (b + 1 == nb && nb % 2 == 1) return {pair, pair + 32};  // an odd last block: [d | codes]
+  return {pair + 32 * (b % 2), pair + 64 + code_bytes * (b % 2)};
+}
 void repack_interleaved(DType t, const void* src, size_t rows, size_t cols, void* dst);
 void unpack_interleaved(DType t, const void* src, size_t rows, size_t cols, void* dst);
 

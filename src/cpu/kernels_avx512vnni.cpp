@@ -422,10 +422,9 @@ void group_r16(const uint8_t* gp, size_t nb, const ActRows<RX>& x, const int32_t
   const __m512i lo4 = _mm512_set1_epi8(15);
   for (size_t blk = 0; blk < nb; ++blk) {
     // Blocks in pairs [scales 2i | scales 2i+1 | codes 2i | codes 2i+1], an odd last block alone.
-    const uint8_t* pair = gp + blk / 2 * 2 * (32 + CB);
-    const bool single = blk + 1 == nb && nb % 2 == 1;
-    const uint8_t* sc = pair + (single ? 0 : 32 * (blk % 2));
-    const uint8_t* c = pair + (single ? 32 : 64 + CB * (blk % 2));
+    const R16Block at = r16_block(blk, nb, CB);
+    const uint8_t* sc = gp + at.scales;
+    const uint8_t* c = gp + at.codes;
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sc)));
     if (next) {
       const uint8_t* pf = next + (sc - gp);

@@ -273,11 +273,10 @@ void interleave_copy(DType t, const void* src, size_t rows, size_t cols, void* d
       const size_t base = g * row;
       for (size_t b = 0; b < nb; ++b)
         for (size_t r = 0; r < G; ++r) {
-          const size_t plain = base + r * row + b * bb, pair = base + b / 2 * 2 * G * bb;
-          const bool single = b + 1 == nb && nb % 2 == 1;  // an odd last block: scales, then codes
-          const size_t scales = pair + (single ? 0 : (b % 2) * 2 * G);
-          const size_t code_base = pair + (single ? 2 * G : 4 * G + (b % 2) * G * codes);
-          move(scales + 2 * r, plain, 2);
+          const size_t plain = base + r * row + b * bb;
+          const R16Block block = r16_block(b, nb, G * codes);
+          const size_t code_base = base + block.codes;
+          move(base + block.scales + 2 * r, plain, 2);
           for (size_t j = 0; j < pieces; ++j) {
             const size_t packed = code_base + j * 4 * G + 4 * r;
             move(packed, plain + 2 + 4 * j, 4);
