@@ -54,50 +54,60 @@ TEST_CASE("max_cache_bytes: the fixed state of every sequence must fit at constr
 }
 
 TEST_CASE("max_cache_bytes: decode grows the caches up to the cap, exactly, and fails past it without changes") {
-  const size_t fixed = fixed_bytes(8);
+  // The KV caches grow in key blocks of 16 positions (zaya/backend.h, kv_key_block).
+  const size_t fixed = fixed_bytes(8), block = 16 * kKvBytesPerToken;
   ContextOptions o{.max_sequences = 2, .max_context = 64, .threads = 1, .truncate_window = 8};
-  o.max_cache_bytes = 2 * fixed + 20 * kKvBytesPerToken;  // room for 20 tokens in all
+  o.max_cache_bytes = 2 * fixed + 4 * block;  // room for 64 tokens in all
   Context ctx(tiny_model(), o);
   Context reference(tiny_model(), {.max_sequences = 2, .max_context = 64, .threads = 1, .truncate_window = 8});
-
-  // 12 tokens, then one at a time: doubling would want 24 rows, the cap leaves room for exactly
-  // what is needed, and the logits equal those of an uncapped context.
-  const auto prompt = tokens(12);
-  CHECK(ctx.prefill(0, prompt) == reference.prefill(0, prompt));
-  CHECK(ctx.total_state_bytes() == 2 * fixed + 12 * kKvBytesPerToken);
-  for (int32_t t : {5, 6, 7}) {
-    const std::vector<int32_t> one = {t};
-    CHECK(ctx.prefill(0, one) == reference.prefill(0, one));
+  auto step = [&](int32_t sequence, std::vector<int32_t> ids) {
+    CHECK(ctx.prefill(sequence, ids) == reference.prefill(sequence, ids));  // same logits as uncapped
     CHECK(ctx.total_state_bytes() <= o.max_cache_bytes);
-  }
-  CHECK(ctx.length(0) == 15);
-  // Sequence 1 may take the remaining 5 tokens, not 6.
-  const Error e = error_of([&] { ctx.prefill(1, tokens(6)); });
+  };
+
+  // 20 tokens take two blocks; one at a time up to 32 tokens they do not grow.
+  step(0, tokens(20));
+  CHECK(ctx.total_state_bytes() == 2 * fixed + 2 * block);
+  for (int32_t t = 0; t < 12; ++t) step(0, {5 + t});
+  CHECK(ctx.total_state_bytes() == 2 * fixed + 2 * block);
+  step(1, tokens(6));
+  CHECK(ctx.total_state_bytes() == 2 * fixed + 3 * block);
+  // Token 33 of sequence 0: doubling would want 64 positions (four blocks, five in all); the cap
+  // leaves room for exactly the block that is needed.
+  step(0, {9});
+  CHECK(ctx.length(0) == 33);
+  CHECK(ctx.total_state_bytes() == o.max_cache_bytes);
+  // Sequence 1 may fill its block (16 tokens), not more.
+  step(1, tokens(10));
+  const Error e = error_of([&] { ctx.prefill(1, tokens(1)); });
   CHECK(e.code() == ErrorCode::out_of_memory);
   CHECK(std::string(e.what()).find("max_cache_bytes") != std::string::npos);
-  CHECK(ctx.length(1) == 0);
+  CHECK(ctx.length(1) == 16);
   CHECK(ctx.logits_rows() == 0);
-  CHECK(ctx.total_state_bytes() <= o.max_cache_bytes);
-  CHECK_NOTHROW(ctx.prefill(1, tokens(5)));
   CHECK(ctx.total_state_bytes() == o.max_cache_bytes);
-  // Full: one more token anywhere fails, and both sequences still work after clear().
+  // Sequence 0 fills its third block; one more token fails and changes nothing.
+  for (int32_t t = 0; t < 15; ++t) step(0, {20 + t});
+  CHECK(ctx.length(0) == 48);
   const std::vector<int32_t> one = {9};
   CHECK(error_of([&] { ctx.prefill(0, one); }).code() == ErrorCode::out_of_memory);
-  CHECK(ctx.length(0) == 15);
+  CHECK(ctx.length(0) == 48);
+  // clear() makes room: sequence 0 grows to max_context (64 positions, its fourth block).
   ctx.clear(1);
-  CHECK(ctx.total_state_bytes() == 2 * fixed + 15 * kKvBytesPerToken);
-  CHECK_NOTHROW(ctx.prefill(0, one));
-  CHECK(ctx.length(0) == 16);
+  CHECK(ctx.total_state_bytes() == 2 * fixed + 3 * block);
+  step(0, one);
+  CHECK(ctx.length(0) == 49);
+  CHECK(ctx.total_state_bytes() == o.max_cache_bytes);
 }
 
 TEST_CASE("max_cache_bytes: fork counts the copy") {
-  const size_t fixed = fixed_bytes(4);
+  const size_t fixed = fixed_bytes(4), block = 16 * kKvBytesPerToken;
   ContextOptions o{.max_sequences = 3, .max_context = 64, .threads = 1, .truncate_window = 4};
-  o.max_cache_bytes = 3 * fixed + 25 * kKvBytesPerToken;
+  o.max_cache_bytes = 3 * fixed + 2 * block;
   Context ctx(tiny_model(), o);
   ctx.prefill(0, tokens(10));
-  CHECK_NOTHROW(ctx.fork(0, 1));  // 20 tokens of KV now
+  CHECK_NOTHROW(ctx.fork(0, 1));  // two blocks of KV now
   CHECK(ctx.length(1) == 10);
+  CHECK(ctx.total_state_bytes() == o.max_cache_bytes);
   const Error e = error_of([&] { ctx.fork(0, 2); });
   CHECK(e.code() == ErrorCode::out_of_memory);
   CHECK(ctx.length(2) == 0);

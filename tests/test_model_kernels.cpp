@@ -97,33 +97,46 @@ TEST_CASE("attention kernel: softmax-weighted values of every head, as a double 
     CAPTURE(k->isa);
     REQUIRE(static_cast<bool>(k->attend));
     // Head sizes with and without vector tails; group sizes hitting every tile remainder; lengths
-    // from one position (the first token attends to itself) past several key tiles and value
-    // blocks (of 64 positions).
+    // from one position (the first token attends to itself) past several key blocks (of 16) and
+    // value blocks (of 64 positions), whole blocks and not.
     for (size_t d : {128, 20, 3}) {
       for (size_t kv_heads : {1, 2, 3}) {
         for (size_t group : {1, 2, 3, 4, 5}) {
-          for (size_t len : {1, 2, 5, 17, 64, 130}) {
+          for (size_t len : {1, 2, 5, 16, 17, 64, 130}) {
             CAPTURE(d); CAPTURE(kv_heads); CAPTURE(group); CAPTURE(len);
-            const size_t heads = kv_heads * group, ld = kv_heads * d + 3;  // cache rows with padding
-            auto q = random_vector(heads * d, rng), keys = random_vector(len * ld, rng), values = random_vector(len * ld, rng);
+            const size_t heads = kv_heads * group;
+            // The cache layout of zaya/backend.h with a spare key block; every float the logical
+            // [t][kv head][i] keys and values do not fill is NaN, so reading one where it would
+            // count poisons the output.
+            const size_t capacity = (len + 15) / 16 * 16 + 16, stride = capacity * d;
+            auto q = random_vector(heads * d, rng), keys = random_vector(len * kv_heads * d, rng),
+                 values = random_vector(len * kv_heads * d, rng);
+            std::vector<float> key_cache(kv_heads * stride, NAN), value_cache(kv_heads * stride, NAN);
+            for (size_t t = 0; t < len; ++t)
+              for (size_t j = 0; j < kv_heads; ++j)
+                for (size_t i = 0; i < d; ++i) {
+                  key_cache[j * stride + t / 16 * 16 * d + i * 16 + t % 16] = keys[(t * kv_heads + j) * d + i];
+                  value_cache[j * stride + t * d + i] = values[(t * kv_heads + j) * d + i];
+                }
             for (auto& x : q) x *= 4.0f;  // peaked softmax: large score differences
             const float scale = 1.0f / std::sqrt(float(d));
-            std::vector<float> scores(heads * len, NAN), out(heads * d + 7, NAN);
-            k->attend(q.data(), kv_heads, group, d, keys.data(), values.data(), ld, len, scale, scores.data(), out.data());
+            std::vector<float> scores(heads * (capacity - 16), NAN), out(heads * d + 7, NAN);
+            k->attend(q.data(), kv_heads, group, d, key_cache.data(), value_cache.data(), stride, len, scale, scores.data(),
+                      out.data());
             for (size_t h = 0; h < heads; ++h) {
               const size_t kvh = h / group;
               std::vector<double> p(len);
               double mx = -INFINITY, total = 0;
               for (size_t t = 0; t < len; ++t) {
                 double dot = 0;
-                for (size_t i = 0; i < d; ++i) dot += double(q[h * d + i]) * keys[t * ld + kvh * d + i];
+                for (size_t i = 0; i < d; ++i) dot += double(q[h * d + i]) * keys[(t * kv_heads + kvh) * d + i];
                 p[t] = dot * scale;
                 mx = std::max(mx, p[t]);
               }
               for (auto& x : p) total += (x = std::exp(x - mx));
               for (size_t i = 0; i < d; ++i) {
                 double ref = 0;
-                for (size_t t = 0; t < len; ++t) ref += p[t] / total * values[t * ld + kvh * d + i];
+                for (size_t t = 0; t < len; ++t) ref += p[t] / total * values[(t * kv_heads + kvh) * d + i];
                 CAPTURE(h); CAPTURE(i);
                 REQUIRE(std::fabs(out[h * d + i] - ref) <= 2e-6);
               }

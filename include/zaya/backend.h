@@ -25,12 +25,21 @@ struct Workspace {
   FloatBuffer hidden2;
 };
 
+// Positions per key block of the KV cache layout below.
+inline constexpr size_t kv_key_block = 16;
+
 // One query row of attention: q [q_heads, head_dim] against `length` cached positions of one
-// sequence (K and V laid out [position][kv_head][head_dim]); writes out [q_heads, head_dim].
+// sequence; writes out [q_heads, head_dim]. The cache is head-major (src/model/kv_cache.h):
+//   values + j * head_stride   kv head j, [position][head_dim]
+//   keys + j * head_stride     kv head j, blocks of kv_key_block positions, each block stored
+//                              transposed, [head_dim][kv_key_block]
+// head_stride = capacity * head_dim with capacity a multiple of kv_key_block, so a backend may
+// read whole key blocks past `length` (what they hold there is unspecified and must not count).
 struct AttentionRow {
   const float* q = nullptr;
   const float* keys = nullptr;
   const float* values = nullptr;
+  size_t head_stride = 0;
   size_t length = 0;
   float* out = nullptr;
 };

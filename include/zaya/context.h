@@ -27,7 +27,8 @@ struct ContextOptions {
   // state, truncate rings; all sequences together, as state_bytes() counts them); 0 = no cap
   // beyond what max_sequences x max_context imply. The constructor fails with out_of_memory when
   // the fixed state alone exceeds it, decode() and fork() when they would grow past it (then
-  // nothing changes). Allocation failures are out_of_memory errors either way.
+  // nothing changes). KV caches grow in blocks of 16 positions (doubling, or near the cap just
+  // the blocks needed). Allocation failures are out_of_memory errors either way.
   uint64_t max_cache_bytes = 0;
 };
 

@@ -143,9 +143,9 @@ void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span
   const size_t kv_heads = static_cast<size_t>(shape.kv_heads);
   const size_t group = heads / kv_heads;
   const size_t d = static_cast<size_t>(shape.head_dim);
-  const size_t kv_stride = kv_heads * d;
   size_t max_len = 0;
   for (const auto& r : rows) max_len = std::max(max_len, r.length);
+  const size_t score_len = (max_len + kv_key_block - 1) / kv_key_block * kv_key_block;
   // One item per row: all its heads in one pass over its keys and values. Rows are taken from
   // both ends alternately so that the contiguous halves parallel_for hands the threads hold equal
   // work although a prefill's later rows attend to more positions. With fewer rows than threads
@@ -155,13 +155,13 @@ void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span
   const size_t split = rows.size() < threads ? kv_heads : 1, per_item = kv_heads / split;
   const size_t work = rows.size() * split;
   ws.pool.parallel_for(work, [&](size_t begin, size_t end) {
-    std::vector<float> scores(heads * max_len);
+    FloatBuffer scores(heads * score_len);
     for (size_t j = begin; j < end; ++j) {
       const size_t r = j / split, part = j % split;
       const AttentionRow& row = rows[r % 2 == 0 ? r / 2 : rows.size() - 1 - r / 2];
-      const size_t head0 = part * per_item * group;
-      k.attend(row.q + head0 * d, per_item, group, d, row.keys + part * per_item * d, row.values + part * per_item * d,
-               kv_stride, row.length, shape.scale, scores.data(), row.out + head0 * d);
+      const size_t head0 = part * per_item * group, kv_offset = part * per_item * row.head_stride;
+      k.attend(row.q + head0 * d, per_item, group, d, row.keys + kv_offset, row.values + kv_offset, row.head_stride,
+               row.length, shape.scale, scores.data(), row.out + head0 * d);
     }
   });
 }

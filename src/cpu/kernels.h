@@ -26,14 +26,17 @@ struct KernelTable {
   void (*permute_for_bf16)(const float* x, size_t ldx, size_t n, size_t cols, float* out, size_t ldo) = nullptr;
   float (*dot)(const float* a, const float* b, size_t n) = nullptr;
   // Softmax attention of one row's kv_heads * group query vectors of d floats (q[h * d + i]; heads
-  // kvh * group .. kvh * group + group - 1 share kv head kvh) over the len cached positions, kv
-  // head kvh of position t at keys[t * ld + kvh * d + i] / values[t * ld + kvh * d + i]:
-  // out[h * d + i] = sum_t p_ht * values[t * ld + kvh * d + i], p_h = softmax_t(scale * q_h . k_t).
-  // scores: scratch for kv_heads * group * len floats. Keys and values are read once, in order,
-  // for all heads (register tiles of 4 heads x 4 positions for the scores, 2 heads x 8 vectors
-  // for the weighted sum).
+  // kvh * group .. kvh * group + group - 1 share kv head kvh) over the len cached positions of the
+  // head-major cache of zaya/backend.h (AttentionRow): kv head kvh's keys at keys + kvh *
+  // head_stride in transposed blocks of kv_key_block positions, its values at values + kvh *
+  // head_stride + t * d + i:
+  // out[h * d + i] = sum_t p_ht * values[..], p_h = softmax_t(scale * q_h . k_t).
+  // scores: scratch for kv_heads * group * round_up(len, kv_key_block) floats. Whole key vectors
+  // (of 16 positions or fewer) are read, up to round_up(len, kv_key_block); what they hold past
+  // len does not count. Keys and values are read once, in order, per kv head (register tiles of
+  // 4 heads x 2 vectors of positions for the scores, 2 heads x 8 vectors for the weighted sum).
   void (*attend)(const float* q, size_t kv_heads, size_t group, size_t d, const float* keys, const float* values,
-                 size_t ld, size_t len, float scale, float* scores, float* out) = nullptr;
+                 size_t head_stride, size_t len, float scale, float* scores, float* out) = nullptr;
   // out[j] = silu(gate[j]) * up[j] = gate[j] / (1 + exp(-gate[j])) * up[j] for j < n.
   void (*swiglu)(const float* gate, const float* up, float* out, size_t n) = nullptr;
   // bf16 x bf16 products (AVX512_BF16 vdpbf16ps; nullptr in tables without it): X [n, cols] is

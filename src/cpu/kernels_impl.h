@@ -4,6 +4,7 @@
 
 #include "kernels.h"
 
+#include <zaya/backend.h>
 #include <zaya/quant.h>
 
 #include <xsimd/xsimd.hpp>
@@ -185,27 +186,32 @@ struct Kernels {
   }
 
   // ---- attention (see KernelTable::attend) ----
-  // Scores of NH query vectors against NK keys: register tile of NH x NK dot products.
-  template <int NH, int NK>
-  static void score_tile(const float* q, size_t d, const float* k, size_t ld, float scale, float* s, size_t lds) {
-    F acc[NH][NK];
+  // Scores of NH query vectors (q[a * d + i]) against the NV * L positions t .. of one kv head's
+  // transposed key blocks (kt: its first block, zaya/backend.h): positions sit in the lanes, so
+  // every key vector meets a broadcast query element and no horizontal sums are needed.
+  template <int NH, int NV>
+  static void score_tile(const float* q, size_t d, const float* kt, size_t t, float scale, float* s, size_t lds) {
+    constexpr size_t B = kv_key_block;
+    static_assert(B % L == 0, "a key block is whole vectors");
+    const float* kp[NV];
+    for (int j = 0; j < NV; ++j) {
+      const size_t p = t + static_cast<size_t>(j) * L;
+      kp[j] = kt + p / B * B * d + p % B;
+    }
+    F acc[NH][NV];
     for (int a = 0; a < NH; ++a)
-      for (int b = 0; b < NK; ++b) acc[a][b] = F(0.0f);
-    const size_t vec_end = d / L * L;
-    for (size_t i = 0; i < vec_end; i += L) {
-      F kv[NK];
-      for (int b = 0; b < NK; ++b) kv[b] = F::load_unaligned(k + static_cast<size_t>(b) * ld + i);
+      for (int j = 0; j < NV; ++j) acc[a][j] = F(0.0f);
+    for (size_t i = 0; i < d; ++i) {
+      F kv[NV];
+      for (int j = 0; j < NV; ++j) kv[j] = F::load_unaligned(kp[j] + i * B);
       for (int a = 0; a < NH; ++a) {
-        const F qv = F::load_unaligned(q + static_cast<size_t>(a) * d + i);
-        for (int b = 0; b < NK; ++b) acc[a][b] = xsimd::fma(qv, kv[b], acc[a][b]);
+        const F qa(q[static_cast<size_t>(a) * d + i]);
+        for (int j = 0; j < NV; ++j) acc[a][j] = xsimd::fma(qa, kv[j], acc[a][j]);
       }
     }
+    const F sv(scale);
     for (int a = 0; a < NH; ++a)
-      for (int b = 0; b < NK; ++b) {
-        float v = xsimd::hadd(acc[a][b]);
-        for (size_t i = vec_end; i < d; ++i) v += q[static_cast<size_t>(a) * d + i] * k[static_cast<size_t>(b) * ld + i];
-        s[static_cast<size_t>(a) * lds + static_cast<size_t>(b)] = v * scale;
-      }
+      for (int j = 0; j < NV; ++j) (acc[a][j] * sv).store_unaligned(s + static_cast<size_t>(a) * lds + t + static_cast<size_t>(j) * L);
   }
 
   // Adds sum_t p[a * lenp + t] * v[t * ld + j * L ..] over t < tn to out[a * d + j * L ..] (or
@@ -234,29 +240,31 @@ struct Kernels {
   }
 
   static void attend(const float* q, size_t kv_heads, size_t group, size_t d, const float* keys, const float* values,
-                     size_t ld, size_t len, float scale, float* scores, float* out) {
+                     size_t head_stride, size_t len, float scale, float* scores, float* out) {
     // Register budgets: 32 vector registers with AVX-512, 16 below it.
-    constexpr int SK = L >= 16 ? 4 : 2;  // keys per score tile (x 4 heads)
     constexpr int VV = L >= 16 ? 8 : 4;  // value vectors per tile (x 2 heads)
     const size_t heads = kv_heads * group;
-    // Scores, key rows in order: each tile of SK positions serves every kv head, so the cache
-    // streams forward (a position's kv heads are adjacent in memory).
-    auto score_rows = [&]<int NH, int NK>(size_t t, size_t kvh, size_t h0) {
-      score_tile<NH, NK>(q + (kvh * group + h0) * d, d, keys + t * ld + kvh * d, ld, scale,
-                         scores + (kvh * group + h0) * len + t, len);
-    };
-    auto score_keys = [&]<int NK>(size_t t) {
-      for (size_t kvh = 0; kvh < kv_heads; ++kvh)
-        for (size_t h0 = 0; h0 < group; h0 += 4) switch (std::min<size_t>(4, group - h0)) {
-            case 4: score_rows.template operator()<4, NK>(t, kvh, h0); break;
-            case 3: score_rows.template operator()<3, NK>(t, kvh, h0); break;
-            case 2: score_rows.template operator()<2, NK>(t, kvh, h0); break;
-            default: score_rows.template operator()<1, NK>(t, kvh, h0); break;
+    // Scores in rows of lds: whole vectors of positions, the lanes past len unused.
+    const size_t lds = (len + L - 1) / L * L;
+    for (size_t kvh = 0; kvh < kv_heads; ++kvh) {
+      const float* kt = keys + kvh * head_stride;
+      auto score_heads = [&]<int NV>(size_t t) {
+        for (size_t g0 = 0; g0 < group; g0 += 4) {
+          const size_t h0 = kvh * group + g0;
+          const float* qh = q + h0 * d;
+          float* sh = scores + h0 * lds;
+          switch (std::min<size_t>(4, group - g0)) {
+            case 4: score_tile<4, NV>(qh, d, kt, t, scale, sh, lds); break;
+            case 3: score_tile<3, NV>(qh, d, kt, t, scale, sh, lds); break;
+            case 2: score_tile<2, NV>(qh, d, kt, t, scale, sh, lds); break;
+            default: score_tile<1, NV>(qh, d, kt, t, scale, sh, lds); break;
           }
-    };
-    size_t t = 0;
-    for (; t + SK <= len; t += SK) score_keys.template operator()<SK>(t);
-    for (; t < len; ++t) score_keys.template operator()<1>(t);
+        }
+      };
+      size_t t = 0;
+      for (; t + 2 * L <= lds; t += 2 * L) score_heads.template operator()<2>(t);
+      if (t < lds) score_heads.template operator()<1>(t);
+    }
     // Softmax numerators in place; inv[h] = 1 / sum (the division is applied to the output).
     float inv_store[64];
     std::vector<float> inv_heap;
@@ -266,7 +274,7 @@ struct Kernels {
       inv = inv_heap.data();
     }
     for (size_t h = 0; h < heads; ++h) {
-      float* sc = scores + h * len;
+      float* sc = scores + h * lds;
       const size_t vec_end = len / L * L;
       F m(-INFINITY);
       for (size_t k = 0; k < vec_end; k += L) m = xsimd::max(m, F::load_unaligned(sc + k));
@@ -288,26 +296,26 @@ struct Kernels {
       }
       inv[h] = static_cast<float>(1.0 / total);
     }
-    // Weighted values, in blocks of positions (value rows in order for all kv heads; the
-    // outputs are re-read between blocks).
+    // Weighted values, per kv head in blocks of positions (a block's value rows are re-read from
+    // L1 by the next pair of heads; the outputs are re-read between blocks).
     constexpr size_t TB = 64;
-    for (size_t t0 = 0; t0 < len; t0 += TB) {
-      const size_t tn = std::min(TB, len - t0);
-      const bool first = t0 == 0, last = t0 + tn == len;
-      for (size_t kvh = 0; kvh < kv_heads; ++kvh)
+    for (size_t kvh = 0; kvh < kv_heads; ++kvh)
+      for (size_t t0 = 0; t0 < len; t0 += TB) {
+        const size_t tn = std::min(TB, len - t0);
+        const bool first = t0 == 0, last = t0 + tn == len;
         for (size_t g0 = 0; g0 < group; g0 += 2) {
           const size_t h0 = kvh * group + g0;
           auto value_rows = [&]<int NH>() {
-            const float* ph = scores + h0 * len + t0;
-            const float* vh = values + t0 * ld + kvh * d;
+            const float* ph = scores + h0 * lds + t0;
+            const float* vh = values + kvh * head_stride + t0 * d;
             float* oh = out + h0 * d;
             size_t i = 0;
-            for (; i + VV * L <= d; i += VV * L) value_tile<NH, VV>(ph, len, tn, vh + i, ld, inv + h0, oh + i, d, first, last);
-            for (; i + L <= d; i += L) value_tile<NH, 1>(ph, len, tn, vh + i, ld, inv + h0, oh + i, d, first, last);
+            for (; i + VV * L <= d; i += VV * L) value_tile<NH, VV>(ph, lds, tn, vh + i, d, inv + h0, oh + i, d, first, last);
+            for (; i + L <= d; i += L) value_tile<NH, 1>(ph, lds, tn, vh + i, d, inv + h0, oh + i, d, first, last);
             for (; i < d; ++i)  // a head size that is not whole vectors
               for (int a = 0; a < NH; ++a) {
                 float acc = first ? 0.0f : oh[static_cast<size_t>(a) * d + i];
-                for (size_t k = 0; k < tn; ++k) acc += ph[static_cast<size_t>(a) * len + k] * vh[k * ld + i];
+                for (size_t k = 0; k < tn; ++k) acc += ph[static_cast<size_t>(a) * lds + k] * vh[k * d + i];
                 oh[static_cast<size_t>(a) * d + i] = last ? acc * inv[h0 + static_cast<size_t>(a)] : acc;
               }
           };
@@ -317,7 +325,7 @@ struct Kernels {
             value_rows.template operator()<1>();
           }
         }
-    }
+      }
   }
 
   static void swiglu(const float* gate, const float* up, float* out, size_t n) {

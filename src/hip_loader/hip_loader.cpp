@@ -7,9 +7,13 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <vector>
 
 namespace zaya::hip_loader {
 namespace {
@@ -63,9 +67,36 @@ class HipBackend final : public Backend {
   }
 
   void attention(Workspace&, const AttentionShape& shape, std::span<const AttentionRow> rows) const override {
+    // The plugin ABI takes caches as [position][kv_head][head_dim] rows: each distinct cache is
+    // gathered into that layout from the head-major one (zaya/backend.h), as long as the longest
+    // row that reads it. The plugin copies every cache to the device per call anyway.
+    const size_t kv_heads = static_cast<size_t>(shape.kv_heads), d = static_cast<size_t>(shape.head_dim);
+    std::map<const float*, size_t> longest;
+    for (const auto& row : rows) longest[row.keys] = std::max(longest[row.keys], row.length);
+    std::map<const float*, std::pair<std::vector<float>, std::vector<float>>> gathered;
+    for (const auto& row : rows) {
+      auto [it, fresh] = gathered.try_emplace(row.keys);
+      if (!fresh) continue;
+      const size_t len = longest[row.keys];
+      auto& [keys, values] = it->second;
+      keys.resize(len * kv_heads * d);
+      values.resize(len * kv_heads * d);
+      for (size_t j = 0; j < kv_heads; ++j) {
+        const float* kt = row.keys + j * row.head_stride;
+        const float* vh = row.values + j * row.head_stride;
+        for (size_t t = 0; t < len; ++t) {
+          const float* key = kt + t / kv_key_block * kv_key_block * d + t % kv_key_block;
+          float* k_out = keys.data() + (t * kv_heads + j) * d;
+          for (size_t i = 0; i < d; ++i) k_out[i] = key[i * kv_key_block];
+          std::memcpy(values.data() + (t * kv_heads + j) * d, vh + t * d, d * sizeof(float));
+        }
+      }
+    }
     std::vector<zaya_hip_attention_row> r(rows.size());
-    for (size_t i = 0; i < rows.size(); ++i)
-      r[i] = zaya_hip_attention_row{rows[i].q, rows[i].keys, rows[i].values, static_cast<int64_t>(rows[i].length), rows[i].out};
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto& [keys, values] = gathered.at(rows[i].keys);
+      r[i] = zaya_hip_attention_row{rows[i].q, keys.data(), values.data(), static_cast<int64_t>(rows[i].length), rows[i].out};
+    }
     zaya_hip_error e{};
     check(table_->attention(handle_, shape.q_heads, shape.kv_heads, shape.head_dim, shape.scale, r.data(), r.size(), &e), e);
   }

@@ -38,6 +38,7 @@ void cca_attention(const Backend& backend, Workspace& ws, const ModelConfig& c, 
   // 2. Depthwise conv, walking each sequence's rows in order so every row sees the raw
   //    projections of its two predecessors (from this batch or from the carried state).
   s.conv_in.resize(n * heads * 2 * D);
+  std::vector<float> v_row(KD);  // [v_current | delayed value], as the cache stores it
   for (auto& seq : plan.sequences) {
     LayerState& st = seq.state->layers[layer];
     const float* x_older = st.conv.data();       // X_{t-2}
@@ -54,10 +55,10 @@ void cca_attention(const Backend& backend, Workspace& ws, const ModelConfig& c, 
         yy[g * 2 * D + D + i] = y_cur;
       }
       // Values: KV heads 0..NK/2-1 from the current token, the rest from the previous one.
-      const int64_t pos = plan.rows[row].position;
-      float* v_dst = st.values.data() + static_cast<size_t>(pos) * KD;
-      std::memcpy(v_dst, s.v_current.data() + row * VH, VH * sizeof(float));
-      std::memcpy(v_dst + VH, vdel_prev, VH * sizeof(float));
+      const size_t pos = static_cast<size_t>(plan.rows[row].position);
+      std::memcpy(v_row.data(), s.v_current.data() + row * VH, VH * sizeof(float));
+      std::memcpy(v_row.data() + VH, vdel_prev, VH * sizeof(float));
+      st.kv.store_value(pos, v_row.data());
       vdel_prev = s.v_delayed.data() + row * VH;
       x_older = x_old;
       x_old = x_t;
@@ -130,7 +131,7 @@ void cca_attention(const Backend& backend, Workspace& ws, const ModelConfig& c, 
       for (size_t hq = 0; hq < NQ; ++hq) rope(q + hq * D);
       for (size_t j = 0; j < NK; ++j) rope(kbuf.data() + j * D);
       LayerState& st = br.state->layers[layer];
-      std::memcpy(st.keys.data() + static_cast<size_t>(br.position) * KD, kbuf.data(), KD * sizeof(float));
+      st.kv.store_key(static_cast<size_t>(br.position), kbuf.data());
     }
   });
 
@@ -139,7 +140,7 @@ void cca_attention(const Backend& backend, Workspace& ws, const ModelConfig& c, 
   std::vector<AttentionRow> rows(n);
   for (size_t row = 0; row < n; ++row) {
     LayerState& st = plan.rows[row].state->layers[layer];
-    rows[row] = AttentionRow{s.queries.data() + row * QD, st.keys.data(), st.values.data(),
+    rows[row] = AttentionRow{s.queries.data() + row * QD, st.kv.keys(), st.kv.values(), st.kv.head_stride(),
                              static_cast<size_t>(plan.rows[row].position) + 1, s.attended.data() + row * QD};
   }
   AttentionShape shape{static_cast<int>(NQ), static_cast<int>(NK), static_cast<int>(D), 1.0f / sqrt_d};

@@ -28,6 +28,7 @@
 namespace zaya {
 
 using model::BatchPlan;
+using model::KvCache;
 using model::LayerState;
 using model::SequenceState;
 
@@ -40,6 +41,7 @@ void init_sequence(SequenceState& s, const ModelConfig& c, int64_t window) {
   s.layers.clear();  // frees the KV caches (assign() would keep their capacity): clear() makes room
   s.layers.resize(static_cast<size_t>(c.blocks));
   for (auto& l : s.layers) {
+    l.kv = KvCache(static_cast<size_t>(c.kv_heads), static_cast<size_t>(c.head_dim));
     l.conv.assign(2 * C, 0.0f);
     l.vdel.assign(VH, 0.0f);
     l.history.assign(static_cast<size_t>(std::max<int64_t>(window, 0)) * C, 0.0f);
@@ -109,10 +111,9 @@ void Context::fork(int32_t source, int32_t target) {
   if (source == target) return;
   const SequenceState& src = impl_->sequences[static_cast<size_t>(source)];
   if (options_.max_cache_bytes) {
-    // The copy's vectors get capacity = size: count the source that way, the target as it is.
     size_t copy_bytes = 0;
     for (const auto& l : src.layers)
-      copy_bytes += (l.keys.size() + l.values.size() + l.conv.size() + l.vdel.size() + l.history.size()) * sizeof(float);
+      copy_bytes += l.kv.bytes() + (l.conv.size() + l.vdel.size() + l.history.size()) * sizeof(float);
     const size_t after = total_state_bytes() - state_bytes(target) + copy_bytes;
     if (after > options_.max_cache_bytes)
       fail(ErrorCode::out_of_memory, "fork: the context would hold {} bytes of state, more than max_cache_bytes = {}", after,
@@ -145,6 +146,7 @@ void Context::truncate(int32_t sequence, int64_t new_length) {
   const auto& c = model_->config();
   const size_t C = static_cast<size_t>(c.conv_channels()), KD = static_cast<size_t>(c.kv_dim());
   const size_t VH = KD / 2, window = static_cast<size_t>(options_.truncate_window);
+  std::vector<float> v_row(KD);
   for (auto& l : s.layers) {
     for (int64_t k = 0; k < 2; ++k) {  // conv state = raw X of positions new_length-2, new_length-1
       const int64_t pos = new_length - 2 + k;
@@ -153,7 +155,8 @@ void Context::truncate(int32_t sequence, int64_t new_length) {
       else std::memcpy(dst, l.history.data() + static_cast<size_t>(pos) % window * C, C * sizeof(float));
     }
     // The delayed value of position new_length (W_vdel h_{new_length-1}) is in its V row.
-    std::memcpy(l.vdel.data(), l.values.data() + static_cast<size_t>(new_length) * KD + VH, VH * sizeof(float));
+    l.kv.load_value(static_cast<size_t>(new_length), v_row.data());
+    std::memcpy(l.vdel.data(), v_row.data() + VH, VH * sizeof(float));
   }
   s.length = new_length;
 }
@@ -163,7 +166,7 @@ size_t Context::state_bytes(int32_t sequence) const {
   const auto& s = impl_->sequences[static_cast<size_t>(sequence)];
   size_t total = 0;
   for (const auto& l : s.layers)
-    total += (l.keys.capacity() + l.values.capacity() + l.conv.size() + l.vdel.size() + l.history.size()) * sizeof(float);
+    total += l.kv.bytes() + (l.conv.size() + l.vdel.size() + l.history.size()) * sizeof(float);
   return total;
 }
 
@@ -190,7 +193,8 @@ void Context::decode(std::span<const BatchToken> batch) {
   const size_t n = batch.size();
   logits_rows_ = 0;  // the previous decode's logits are invalid from here on, even if this fails
   const size_t H = static_cast<size_t>(c.hidden), V = static_cast<size_t>(c.vocab);
-  const size_t R = static_cast<size_t>(c.router_width), KD = static_cast<size_t>(c.kv_dim());
+  const size_t R = static_cast<size_t>(c.router_width);
+  const size_t kv_heads = static_cast<size_t>(c.kv_heads), head_dim = static_cast<size_t>(c.head_dim);
   if (n == 0) fail(ErrorCode::invalid_argument, "decode: empty batch");
   if (n > (size_t(1) << 24)) fail(ErrorCode::invalid_argument, "decode: batch of {} tokens is absurd", n);
 
@@ -218,14 +222,14 @@ void Context::decode(std::span<const BatchToken> batch) {
            options_.max_context);
   }
 
-  // KV rows each growing sequence gets: doubling, capped at max_context; with max_cache_bytes,
-  // just what is needed when doubling would not fit. reserve() below makes capacity exactly that,
-  // so the accounting (capacities, as state_bytes() counts) matches what is allocated.
+  // KV positions each growing sequence gets: doubling, capped at max_context; with
+  // max_cache_bytes, just what is needed when doubling would not fit (KvCache rounds either up to
+  // whole key blocks, and bytes_for() counts it that way, as state_bytes() does).
   std::vector<size_t> target_rows(plan.sequences.size(), 0);  // 0: no growth
   for (size_t k = 0; k < plan.sequences.size(); ++k) {
     const SequenceState& s = *plan.sequences[k].state;
     const size_t needed = static_cast<size_t>(s.length) + plan.sequences[k].rows.size();
-    const size_t rows = s.layers.empty() ? 0 : s.layers[0].keys.size() / KD;
+    const size_t rows = s.layers.empty() ? 0 : s.layers[0].kv.capacity();
     if (rows < needed)
       target_rows[k] = std::max(needed, std::min<size_t>(rows * 2, static_cast<size_t>(options_.max_context)));
   }
@@ -235,8 +239,8 @@ void Context::decode(std::span<const BatchToken> batch) {
       for (size_t k = 0; k < plan.sequences.size(); ++k)
         if (target_rows[k])
           for (const auto& l : plan.sequences[k].state->layers)
-            extra += (target_rows[k] * KD - std::min(l.keys.capacity(), target_rows[k] * KD) + target_rows[k] * KD -
-                      std::min(l.values.capacity(), target_rows[k] * KD)) * sizeof(float);
+            extra += KvCache::bytes_for(target_rows[k], kv_heads, head_dim) -
+                     std::min(l.kv.bytes(), KvCache::bytes_for(target_rows[k], kv_heads, head_dim));
       return total_state_bytes() + extra;
     };
     if (bytes_after() > options_.max_cache_bytes) {
@@ -258,13 +262,7 @@ void Context::decode(std::span<const BatchToken> batch) {
       for (auto& l : s.layers) {
         saved[k].conv.push_back(l.conv);
         saved[k].vdel.push_back(l.vdel);
-        if (l.keys.size() < needed * KD) {
-          const size_t rows = std::max(target_rows[k], needed);
-          l.keys.reserve(rows * KD);
-          l.values.reserve(rows * KD);
-          l.keys.resize(rows * KD);
-          l.values.resize(rows * KD);
-        }
+        if (l.kv.capacity() < needed) l.kv.reserve(std::max(target_rows[k], needed));
       }
     }
     im.x.resize(n * H);

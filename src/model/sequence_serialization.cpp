@@ -37,6 +37,7 @@
 
 namespace zaya {
 
+using model::KvCache;
 using model::LayerState;
 using model::SequenceState;
 
@@ -154,6 +155,7 @@ std::vector<uint8_t> Context::save_state(int32_t sequence) const {
                          static_cast<uint64_t>(g.blocks) * floats_per_block(g, length, rows) * sizeof(float);
   std::vector<uint8_t> out;
   try {
+    std::vector<float> kv_row(KD);
     Writer w(static_cast<size_t>(total));
     w.put(kMagic);
     w.put(kFormatVersion);
@@ -163,11 +165,18 @@ std::vector<uint8_t> Context::save_state(int32_t sequence) const {
     w.put(static_cast<int64_t>(length));
     w.put(static_cast<int64_t>(rows));
     for (const LayerState& l : s.layers) {
-      if (l.keys.size() < length * KD || l.values.size() < length * KD || l.conv.size() != 2 * C ||
-          l.vdel.size() != VH || l.history.size() != window * C)
+      if (l.kv.capacity() < length || l.conv.size() != 2 * C || l.vdel.size() != VH || l.history.size() != window * C)
         fail(ErrorCode::internal, "sequence state: unexpected buffer sizes in sequence {}", sequence);
-      w.put_floats(l.keys.data(), length * KD);
-      w.put_floats(l.values.data(), length * KD);
+      // Keys, then values, as [length, kv_dim] rows (the file keeps the logical order, whatever
+      // the cache's layout).
+      for (size_t p = 0; p < length; ++p) {
+        l.kv.load_key(p, kv_row.data());
+        w.put_floats(kv_row.data(), KD);
+      }
+      for (size_t p = 0; p < length; ++p) {
+        l.kv.load_value(p, kv_row.data());
+        w.put_floats(kv_row.data(), KD);
+      }
       w.put_floats(l.conv.data(), 2 * C);
       w.put_floats(l.vdel.data(), VH);
       for (size_t p = length - rows; p < length; ++p) w.put_floats(l.history.data() + (p % window) * C, C);
@@ -234,15 +243,21 @@ void Context::load_state(int32_t sequence, std::span<const uint8_t> bytes) {
     s.length = length;
     s.history_begin = first;
     s.layers.resize(static_cast<size_t>(g.blocks));
-    std::vector<float> row(C);
+    std::vector<float> row(C), kv_row(KD);
     for (LayerState& l : s.layers) {
-      l.keys.resize(L * KD);
-      l.values.resize(L * KD);
+      l.kv = KvCache(static_cast<size_t>(c.kv_heads), static_cast<size_t>(c.head_dim));
+      l.kv.reserve(L);
       l.conv.resize(2 * C);
       l.vdel.resize(VH);
       l.history.assign(window * C, 0.0f);
-      r.get_floats(l.keys.data(), L * KD);
-      r.get_floats(l.values.data(), L * KD);
+      for (size_t p = 0; p < L; ++p) {
+        r.get_floats(kv_row.data(), KD);
+        l.kv.store_key(p, kv_row.data());
+      }
+      for (size_t p = 0; p < L; ++p) {
+        r.get_floats(kv_row.data(), KD);
+        l.kv.store_value(p, kv_row.data());
+      }
       r.get_floats(l.conv.data(), 2 * C);
       r.get_floats(l.vdel.data(), VH);
       for (int64_t p = saved_first; p < length; ++p) {

@@ -6,14 +6,15 @@
 // exactly, because the conv state at an earlier position cannot be rebuilt from the KV cache.
 #pragma once
 
+#include "kv_cache.h"
+
 #include <cstdint>
 #include <vector>
 
 namespace zaya::model {
 
 struct LayerState {
-  std::vector<float> keys;     // [capacity, kv_dim]
-  std::vector<float> values;   // [capacity, kv_dim]: [v_current heads | v_delayed heads]
+  KvCache kv;                  // value rows [v_current | W_vdel h_{t-1}] (kv_dim / 2 floats each)
   std::vector<float> conv;     // [2, C]: raw X_{t-2}, X_{t-1}; zeros at sequence start
   std::vector<float> vdel;     // [kv_dim / 2]: W_vdel h_{t-1}; zeros at sequence start
   std::vector<float> history;  // [window, C] ring of raw X_t, row = position % window
