@@ -394,12 +394,21 @@ ZAYA_API zaya_status zaya_parse_chat_output(const char* text, size_t text_length
 
 typedef struct zaya_context zaya_context;
 
+/* Element type of a context's KV caches (zaya_context_params.kv_cache_type). */
+enum {
+  ZAYA_KV_F32 = 0, /* exact (default) */
+  ZAYA_KV_F16 = 1  /* IEEE halves: half the bytes decode streams per cached position; logits move
+                      by ~1e-3 relative (docs/PERFORMANCE.md); saved states stay f32 */
+};
+
 typedef struct zaya_context_params {
   size_t struct_size;
   int32_t max_sequences;   /* sequence ids are 0 .. max_sequences-1 (default 1, at most 65535) */
   int32_t threads;         /* worker threads of this context; 0 (default): one per hardware thread */
   int64_t max_context;     /* tokens per sequence (default 4096; capped by the model's max_position) */
   int64_t truncate_window; /* trailing positions zaya_sequence_truncate() can cut exactly (default 64) */
+  /* Appended after 0.1.0 (an older caller's struct_size ends before it: it gets the default). */
+  int32_t kv_cache_type;   /* ZAYA_KV_F32 (default) or ZAYA_KV_F16 */
 } zaya_context_params;
 ZAYA_API zaya_status zaya_context_params_init(zaya_context_params* params, size_t struct_size);
 static inline zaya_context_params zaya_context_params_default(void) {

@@ -91,13 +91,34 @@ TEST_CASE("parameter structs: defaults, older and newer sizes, garbage sizes") {
   CHECK(std::string(zaya_last_error()).find("does not know") != std::string::npos);
 
   // Smaller than the first released layout, zero (uninitialised), absurd.
-  for (size_t bad : {size_t{0}, sizeof(size_t), sizeof p - 8, size_t{1} << 20}) {
+  for (size_t bad : {size_t{0}, sizeof(size_t), offsetof(zaya_context_params, truncate_window), size_t{1} << 20}) {
     zaya_context_params q = zaya_context_params_default();
     q.struct_size = bad;
     ZCHECK_STATUS(zaya_context_new(tiny_model(), &q, &ctx), ZAYA_ERR_INVALID_ARGUMENT);
     ZCHECK_STATUS(zaya_context_params_init(&q, bad), ZAYA_ERR_INVALID_ARGUMENT);
   }
   ZCHECK_STATUS(zaya_context_params_init(nullptr, sizeof p), ZAYA_ERR_INVALID_ARGUMENT);
+
+  // The 0.1.0 layout ended before kv_cache_type: a caller built against it gets the f32 cache.
+  CHECK(p.kv_cache_type == ZAYA_KV_F32);
+  zaya_context_params older = zaya_context_params_default();
+  ZREQUIRE_OK(zaya_context_params_init(&older, offsetof(zaya_context_params, kv_cache_type)));
+  older.max_context = 64;
+  older.threads = 1;
+  older.kv_cache_type = 12345;  // past the struct_size it passes: never read
+  ZCHECK_STATUS(zaya_context_new(tiny_model(), &older, &ctx), ZAYA_OK);
+  zaya_context_free(ctx);
+  zaya_context_params half = zaya_context_params_default();
+  half.max_context = 64;
+  half.threads = 1;
+  half.kv_cache_type = ZAYA_KV_F16;
+  ZCHECK_STATUS(zaya_context_new(tiny_model(), &half, &ctx), ZAYA_OK);
+  zaya_context_free(ctx);
+  ctx = nullptr;
+  half.kv_cache_type = 2;
+  ZCHECK_STATUS(zaya_context_new(tiny_model(), &half, &ctx), ZAYA_ERR_INVALID_ARGUMENT);
+  CHECK(ctx == nullptr);
+  CHECK(std::string(zaya_last_error()).find("kv_cache_type") != std::string::npos);
 
   // Every init function fills its defaults.
   zaya_sampling_params s = zaya_sampling_params_default();

@@ -120,9 +120,24 @@ TEST_CASE("attention kernel: softmax-weighted values of every head, as a double 
                 }
             for (auto& x : q) x *= 4.0f;  // peaked softmax: large score differences
             const float scale = 1.0f / std::sqrt(float(d));
+            // The same cache in IEEE halves (attend_f16), against the reference on the rounded values.
+            std::vector<uint16_t> key_halves(key_cache.size()), value_halves(value_cache.size());
+            for (size_t i = 0; i < key_cache.size(); ++i) {
+              key_halves[i] = f32_to_f16(key_cache[i]);
+              value_halves[i] = f32_to_f16(value_cache[i]);
+            }
+            for (const bool half : {false, true}) {
+            CAPTURE(half);
+            if (half)
+              for (auto* v : {&keys, &values})
+                for (auto& x : *v) x = f16_to_f32(f32_to_f16(x));
             std::vector<float> scores(heads * (capacity - 16), NAN), out(heads * d + 7, NAN);
-            k->attend(q.data(), kv_heads, group, d, key_cache.data(), value_cache.data(), stride, len, scale, scores.data(),
-                      out.data());
+            if (half)
+              k->attend_f16(q.data(), kv_heads, group, d, key_halves.data(), value_halves.data(), stride, len, scale,
+                            scores.data(), out.data());
+            else
+              k->attend(q.data(), kv_heads, group, d, key_cache.data(), value_cache.data(), stride, len, scale,
+                        scores.data(), out.data());
             for (size_t h = 0; h < heads; ++h) {
               const size_t kvh = h / group;
               std::vector<double> p(len);
@@ -142,6 +157,7 @@ TEST_CASE("attention kernel: softmax-weighted values of every head, as a double 
               }
             }
             for (size_t i = heads * d; i < out.size(); ++i) CHECK(std::isnan(out[i]));  // nothing past the heads
+            }
           }
         }
       }

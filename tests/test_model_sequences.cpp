@@ -170,3 +170,44 @@ TEST_CASE("cancel stops a decode and leaves the sequence exactly as before") {
   auto resumed = run_chunked(ctx, 0, second, {second.size()});
   CHECK(max_error(resumed, {reference.begin() + 8, reference.end()}) <= 1e-5);
 }
+
+TEST_CASE("f16 KV cache: close to the f32 cache, exact in itself under chunking, fork, truncate and save/load") {
+  const ContextOptions half{.max_sequences = 2, .max_context = 64, .truncate_window = 16, .kv_cache_type = DType::f16};
+  ContextOptions full = half;
+  full.kv_cache_type = DType::f32;
+  Context exact(tiny(), full);
+  const auto reference = run_chunked(exact, 0, kPrompt, {kPrompt.size()});
+  Context ctx(tiny(), half);
+  const auto f16 = run_chunked(ctx, 0, kPrompt, {kPrompt.size()});
+  const double err = max_error(f16, reference);
+  MESSAGE("f16 vs f32 KV cache, 22 positions: max relative logit error " << err);
+  CHECK(err > 0);  // the cache really holds halves
+  CHECK(err <= 5e-3);
+  // Half the KV bytes: the state above the fixed part (what a cleared sequence holds).
+  const size_t fixed = ctx.state_bytes(1);
+  CHECK(exact.state_bytes(0) - fixed == 2 * (ctx.state_bytes(0) - fixed));
+
+  // Within the f16 cache, every way of getting to a position gives the same logits.
+  Context chunked(tiny(), half);
+  CHECK(max_error(run_chunked(chunked, 0, kPrompt, {1}), f16) <= 1e-5);
+  CHECK(max_error(run_chunked(chunked, 1, kPrompt, {5, 2, 9}), f16) <= 1e-5);
+  const int64_t n = static_cast<int64_t>(kPrompt.size());
+  ctx.truncate(0, n - 5);
+  CHECK(max_error(run_chunked(ctx, 0, {kPrompt.end() - 5, kPrompt.end()}, {2}), {f16.end() - 5, f16.end()}) <= 1e-5);
+  ctx.truncate(0, 12);
+  ctx.fork(0, 1);
+  const auto state = ctx.save_state(1);
+  CHECK(max_error(run_chunked(ctx, 1, {kPrompt.begin() + 12, kPrompt.end()}, {3}), {f16.begin() + 12, f16.end()}) <= 1e-5);
+  ctx.clear(0);
+  ctx.load_state(0, state);
+  CHECK(max_error(run_chunked(ctx, 0, {kPrompt.begin() + 12, kPrompt.end()}, {10}), {f16.begin() + 12, f16.end()}) <= 1e-5);
+
+  ContextOptions bad = half;
+  bad.kv_cache_type = DType::bf16;
+  try {
+    Context c(tiny(), bad);
+    FAIL("a bf16 KV cache must be refused");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_argument);
+  }
+}

@@ -16,6 +16,7 @@ zaya_context_params default_context_params() noexcept {
   p.threads = defaults.threads;
   p.max_context = defaults.max_context;
   p.truncate_window = defaults.truncate_window;
+  p.kv_cache_type = ZAYA_KV_F32;
   return p;
 }
 
@@ -45,11 +46,14 @@ ZAYA_API zaya_status zaya_context_new(const zaya_model* model, const zaya_contex
       c_fail(ZAYA_ERR_INVALID_ARGUMENT, "max_sequences = {} (must be 1..{})", p.max_sequences, kMaxSequences);
     if (p.truncate_window < 0)
       c_fail(ZAYA_ERR_INVALID_ARGUMENT, "truncate_window = {} (must be >= 0)", p.truncate_window);
+    if (p.kv_cache_type != ZAYA_KV_F32 && p.kv_cache_type != ZAYA_KV_F16)
+      c_fail(ZAYA_ERR_INVALID_ARGUMENT, "kv_cache_type = {} (ZAYA_KV_F32 or ZAYA_KV_F16)", p.kv_cache_type);
     ContextOptions options;
     options.max_sequences = p.max_sequences;
     options.max_context = p.max_context;
     options.threads = p.threads;
     options.truncate_window = p.truncate_window;
+    options.kv_cache_type = p.kv_cache_type == ZAYA_KV_F16 ? DType::f16 : DType::f32;
 
     auto state = std::make_shared<ContextState>();
     state->model = m;

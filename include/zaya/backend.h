@@ -33,12 +33,13 @@ inline constexpr size_t kv_key_block = 16;
 //   values + j * head_stride   kv head j, [position][head_dim]
 //   keys + j * head_stride     kv head j, blocks of kv_key_block positions, each block stored
 //                              transposed, [head_dim][kv_key_block]
-// head_stride = capacity * head_dim with capacity a multiple of kv_key_block, so a backend may
-// read whole key blocks past `length` (what they hold there is unspecified and must not count).
+// head_stride = capacity * head_dim elements (of AttentionShape::cache_type) with capacity a
+// multiple of kv_key_block, so a backend may read whole key blocks past `length` (what they hold
+// there is unspecified and must not count).
 struct AttentionRow {
   const float* q = nullptr;
-  const float* keys = nullptr;
-  const float* values = nullptr;
+  const void* keys = nullptr;
+  const void* values = nullptr;
   size_t head_stride = 0;
   size_t length = 0;
   float* out = nullptr;
@@ -49,6 +50,7 @@ struct AttentionShape {
   int kv_heads = 0;
   int head_dim = 0;
   float scale = 1.0f;  // applied to q.k
+  DType cache_type = DType::f32;  // of the cached keys and values: f32 or f16
 };
 
 class Backend {

@@ -8,6 +8,8 @@
 
 #include <zaya/model.h>
 
+#include <zaya/dtype.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -30,6 +32,11 @@ struct ContextOptions {
   // nothing changes). KV caches grow in blocks of 16 positions (doubling, or near the cap just
   // the blocks needed). Allocation failures are out_of_memory errors either way.
   uint64_t max_cache_bytes = 0;
+  // Element type of the KV caches: DType::f32 (exact, the default) or DType::f16 (half the
+  // bytes that decode streams per position; keys and values rounded to IEEE half, magnitudes past
+  // 65504 saturated; logits move by ~1e-3 relative, docs/PERFORMANCE.md). Other types are
+  // invalid_argument.
+  DType kv_cache_type = DType::f32;
 };
 
 // One token of a batch: appended to `sequence` at its current end. Tokens of one sequence must

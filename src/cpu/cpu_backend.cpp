@@ -146,6 +146,9 @@ void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span
   size_t max_len = 0;
   for (const auto& r : rows) max_len = std::max(max_len, r.length);
   const size_t score_len = (max_len + kv_key_block - 1) / kv_key_block * kv_key_block;
+  if (shape.cache_type != DType::f32 && shape.cache_type != DType::f16)
+    fail(ErrorCode::internal, "cpu backend: attention over a {} cache", dtype_name(shape.cache_type));
+  const bool f16 = shape.cache_type == DType::f16;
   // One item per row: all its heads in one pass over its keys and values. Rows are taken from
   // both ends alternately so that the contiguous halves parallel_for hands the threads hold equal
   // work although a prefill's later rows attend to more positions. With fewer rows than threads
@@ -160,8 +163,14 @@ void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span
       const size_t r = j / split, part = j % split;
       const AttentionRow& row = rows[r % 2 == 0 ? r / 2 : rows.size() - 1 - r / 2];
       const size_t head0 = part * per_item * group, kv_offset = part * per_item * row.head_stride;
-      k.attend(row.q + head0 * d, per_item, group, d, row.keys + kv_offset, row.values + kv_offset, row.head_stride,
-               row.length, shape.scale, scores.data(), row.out + head0 * d);
+      if (f16)
+        k.attend_f16(row.q + head0 * d, per_item, group, d, static_cast<const uint16_t*>(row.keys) + kv_offset,
+                     static_cast<const uint16_t*>(row.values) + kv_offset, row.head_stride, row.length, shape.scale,
+                     scores.data(), row.out + head0 * d);
+      else
+        k.attend(row.q + head0 * d, per_item, group, d, static_cast<const float*>(row.keys) + kv_offset,
+                 static_cast<const float*>(row.values) + kv_offset, row.head_stride, row.length, shape.scale,
+                 scores.data(), row.out + head0 * d);
     }
   });
 }

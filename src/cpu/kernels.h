@@ -37,6 +37,10 @@ struct KernelTable {
   // 4 heads x 2 vectors of positions for the scores, 2 heads x 8 vectors for the weighted sum).
   void (*attend)(const float* q, size_t kv_heads, size_t group, size_t d, const float* keys, const float* values,
                  size_t head_stride, size_t len, float scale, float* scores, float* out) = nullptr;
+  // The same over a cache of IEEE halves (converted to f32 as they are loaded).
+  void (*attend_f16)(const float* q, size_t kv_heads, size_t group, size_t d, const uint16_t* keys,
+                     const uint16_t* values, size_t head_stride, size_t len, float scale, float* scores,
+                     float* out) = nullptr;
   // out[j] = silu(gate[j]) * up[j] = gate[j] / (1 + exp(-gate[j])) * up[j] for j < n.
   void (*swiglu)(const float* gate, const float* up, float* out, size_t n) = nullptr;
   // bf16 x bf16 products (AVX512_BF16 vdpbf16ps; nullptr in tables without it): X [n, cols] is

@@ -148,6 +148,27 @@ struct IntOps<xsimd::sse2> {
   }
 };
 
+// Loads of cached keys and values (zaya/backend.h): f32 as stored, or f16 widened with vcvtph2ps
+// (AVX-512F; F16C, which the AVX2 table is compiled with); SSE2 has no conversion instruction.
+template <class Arch>
+struct CacheLoad {
+  using F = xsimd::batch<float, Arch>;
+  static F load(const float* p) { return F::load_unaligned(p); }
+  static F load(const uint16_t* p) {
+    if constexpr (std::is_same_v<Arch, xsimd::sse2>) {
+      alignas(16) float f[F::size];
+      for (size_t i = 0; i < F::size; ++i) f[i] = f16_to_f32(p[i]);
+      return F::load_aligned(f);
+    } else if constexpr (F::size == 8) {
+      return F(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+    } else {
+      return F(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+    }
+  }
+  static float scalar(float x) { return x; }
+  static float scalar(uint16_t h) { return f16_to_f32(h); }
+};
+
 // Pointers to the codes, scales and sums of RX consecutive ActQ8 activation rows (zaya/quant.h);
 // shared by the portable kernels below and the VNNI ones (kernels_avx512vnni.cpp).
 template <int RX>
@@ -189,11 +210,11 @@ struct Kernels {
   // Scores of NH query vectors (q[a * d + i]) against the NV * L positions t .. of one kv head's
   // transposed key blocks (kt: its first block, zaya/backend.h): positions sit in the lanes, so
   // every key vector meets a broadcast query element and no horizontal sums are needed.
-  template <int NH, int NV>
-  static void score_tile(const float* q, size_t d, const float* kt, size_t t, float scale, float* s, size_t lds) {
+  template <int NH, int NV, typename T>
+  static void score_tile(const float* q, size_t d, const T* kt, size_t t, float scale, float* s, size_t lds) {
     constexpr size_t B = kv_key_block;
     static_assert(B % L == 0, "a key block is whole vectors");
-    const float* kp[NV];
+    const T* kp[NV];
     for (int j = 0; j < NV; ++j) {
       const size_t p = t + static_cast<size_t>(j) * L;
       kp[j] = kt + p / B * B * d + p % B;
@@ -203,7 +224,7 @@ struct Kernels {
       for (int j = 0; j < NV; ++j) acc[a][j] = F(0.0f);
     for (size_t i = 0; i < d; ++i) {
       F kv[NV];
-      for (int j = 0; j < NV; ++j) kv[j] = F::load_unaligned(kp[j] + i * B);
+      for (int j = 0; j < NV; ++j) kv[j] = CacheLoad<Arch>::load(kp[j] + i * B);
       for (int a = 0; a < NH; ++a) {
         const F qa(q[static_cast<size_t>(a) * d + i]);
         for (int j = 0; j < NV; ++j) acc[a][j] = xsimd::fma(qa, kv[j], acc[a][j]);
@@ -217,8 +238,8 @@ struct Kernels {
   // Adds sum_t p[a * lenp + t] * v[t * ld + j * L ..] over t < tn to out[a * d + j * L ..] (or
   // starts from zero when first) for NH heads and NV vectors of the value rows; when last, the
   // sums are multiplied by inv[a].
-  template <int NH, int NV>
-  static void value_tile(const float* p, size_t lenp, size_t tn, const float* v, size_t ld, const float* inv, float* out,
+  template <int NH, int NV, typename T>
+  static void value_tile(const float* p, size_t lenp, size_t tn, const T* v, size_t ld, const float* inv, float* out,
                          size_t d, bool first, bool last) {
     F acc[NH][NV];
     for (int a = 0; a < NH; ++a)
@@ -226,7 +247,7 @@ struct Kernels {
         acc[a][j] = first ? F(0.0f) : F::load_unaligned(out + static_cast<size_t>(a) * d + static_cast<size_t>(j) * L);
     for (size_t t = 0; t < tn; ++t) {
       F vv[NV];
-      for (int j = 0; j < NV; ++j) vv[j] = F::load_unaligned(v + t * ld + static_cast<size_t>(j) * L);
+      for (int j = 0; j < NV; ++j) vv[j] = CacheLoad<Arch>::load(v + t * ld + static_cast<size_t>(j) * L);
       for (int a = 0; a < NH; ++a) {
         const F pa(p[static_cast<size_t>(a) * lenp + t]);
         for (int j = 0; j < NV; ++j) acc[a][j] = xsimd::fma(pa, vv[j], acc[a][j]);
@@ -239,7 +260,8 @@ struct Kernels {
       }
   }
 
-  static void attend(const float* q, size_t kv_heads, size_t group, size_t d, const float* keys, const float* values,
+  template <typename T>
+  static void attend(const float* q, size_t kv_heads, size_t group, size_t d, const T* keys, const T* values,
                      size_t head_stride, size_t len, float scale, float* scores, float* out) {
     // Register budgets: 32 vector registers with AVX-512, 16 below it.
     constexpr int VV = L >= 16 ? 8 : 4;  // value vectors per tile (x 2 heads)
@@ -247,17 +269,17 @@ struct Kernels {
     // Scores in rows of lds: whole vectors of positions, the lanes past len unused.
     const size_t lds = (len + L - 1) / L * L;
     for (size_t kvh = 0; kvh < kv_heads; ++kvh) {
-      const float* kt = keys + kvh * head_stride;
+      const T* kt = keys + kvh * head_stride;
       auto score_heads = [&]<int NV>(size_t t) {
         for (size_t g0 = 0; g0 < group; g0 += 4) {
           const size_t h0 = kvh * group + g0;
           const float* qh = q + h0 * d;
           float* sh = scores + h0 * lds;
           switch (std::min<size_t>(4, group - g0)) {
-            case 4: score_tile<4, NV>(qh, d, kt, t, scale, sh, lds); break;
-            case 3: score_tile<3, NV>(qh, d, kt, t, scale, sh, lds); break;
-            case 2: score_tile<2, NV>(qh, d, kt, t, scale, sh, lds); break;
-            default: score_tile<1, NV>(qh, d, kt, t, scale, sh, lds); break;
+            case 4: score_tile<4, NV, T>(qh, d, kt, t, scale, sh, lds); break;
+            case 3: score_tile<3, NV, T>(qh, d, kt, t, scale, sh, lds); break;
+            case 2: score_tile<2, NV, T>(qh, d, kt, t, scale, sh, lds); break;
+            default: score_tile<1, NV, T>(qh, d, kt, t, scale, sh, lds); break;
           }
         }
       };
@@ -307,15 +329,15 @@ struct Kernels {
           const size_t h0 = kvh * group + g0;
           auto value_rows = [&]<int NH>() {
             const float* ph = scores + h0 * lds + t0;
-            const float* vh = values + kvh * head_stride + t0 * d;
+            const T* vh = values + kvh * head_stride + t0 * d;
             float* oh = out + h0 * d;
             size_t i = 0;
-            for (; i + VV * L <= d; i += VV * L) value_tile<NH, VV>(ph, lds, tn, vh + i, d, inv + h0, oh + i, d, first, last);
-            for (; i + L <= d; i += L) value_tile<NH, 1>(ph, lds, tn, vh + i, d, inv + h0, oh + i, d, first, last);
+            for (; i + VV * L <= d; i += VV * L) value_tile<NH, VV, T>(ph, lds, tn, vh + i, d, inv + h0, oh + i, d, first, last);
+            for (; i + L <= d; i += L) value_tile<NH, 1, T>(ph, lds, tn, vh + i, d, inv + h0, oh + i, d, first, last);
             for (; i < d; ++i)  // a head size that is not whole vectors
               for (int a = 0; a < NH; ++a) {
                 float acc = first ? 0.0f : oh[static_cast<size_t>(a) * d + i];
-                for (size_t k = 0; k < tn; ++k) acc += ph[static_cast<size_t>(a) * lds + k] * vh[k * d + i];
+                for (size_t k = 0; k < tn; ++k) acc += ph[static_cast<size_t>(a) * lds + k] * CacheLoad<Arch>::scalar(vh[k * d + i]);
                 oh[static_cast<size_t>(a) * d + i] = last ? acc * inv[h0 + static_cast<size_t>(a)] : acc;
               }
           };
@@ -649,7 +671,8 @@ struct Kernels {
     t.matmul_bf16 = &matmul_bf16;
     t.permute_for_bf16 = &permute_for_bf16;
     t.dot = &dot;
-    t.attend = &attend;
+    t.attend = &attend<float>;
+    t.attend_f16 = &attend<uint16_t>;
     t.swiglu = &swiglu;
     t.stream_sum = &stream_sum;
     t.quantize_activations = &quantize_activations;

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -71,9 +70,13 @@ class HipBackend final : public Backend {
     // gathered into that layout from the head-major one (zaya/backend.h), as long as the longest
     // row that reads it. The plugin copies every cache to the device per call anyway.
     const size_t kv_heads = static_cast<size_t>(shape.kv_heads), d = static_cast<size_t>(shape.head_dim);
-    std::map<const float*, size_t> longest;
+    auto element = [&](const void* base, size_t index) {
+      return shape.cache_type == DType::f16 ? f16_to_f32(static_cast<const uint16_t*>(base)[index])
+                                            : static_cast<const float*>(base)[index];
+    };
+    std::map<const void*, size_t> longest;
     for (const auto& row : rows) longest[row.keys] = std::max(longest[row.keys], row.length);
-    std::map<const float*, std::pair<std::vector<float>, std::vector<float>>> gathered;
+    std::map<const void*, std::pair<std::vector<float>, std::vector<float>>> gathered;
     for (const auto& row : rows) {
       auto [it, fresh] = gathered.try_emplace(row.keys);
       if (!fresh) continue;
@@ -81,16 +84,17 @@ class HipBackend final : public Backend {
       auto& [keys, values] = it->second;
       keys.resize(len * kv_heads * d);
       values.resize(len * kv_heads * d);
-      for (size_t j = 0; j < kv_heads; ++j) {
-        const float* kt = row.keys + j * row.head_stride;
-        const float* vh = row.values + j * row.head_stride;
+      for (size_t j = 0; j < kv_heads; ++j)
         for (size_t t = 0; t < len; ++t) {
-          const float* key = kt + t / kv_key_block * kv_key_block * d + t % kv_key_block;
+          const size_t key = j * row.head_stride + t / kv_key_block * kv_key_block * d + t % kv_key_block;
+          const size_t value = j * row.head_stride + t * d;
           float* k_out = keys.data() + (t * kv_heads + j) * d;
-          for (size_t i = 0; i < d; ++i) k_out[i] = key[i * kv_key_block];
-          std::memcpy(values.data() + (t * kv_heads + j) * d, vh + t * d, d * sizeof(float));
+          float* v_out = values.data() + (t * kv_heads + j) * d;
+          for (size_t i = 0; i < d; ++i) {
+            k_out[i] = element(row.keys, key + i * kv_key_block);
+            v_out[i] = element(row.values, value + i);
+          }
         }
-      }
     }
     std::vector<zaya_hip_attention_row> r(rows.size());
     for (size_t i = 0; i < rows.size(); ++i) {

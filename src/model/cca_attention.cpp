@@ -143,7 +143,8 @@ void cca_attention(const Backend& backend, Workspace& ws, const ModelConfig& c, 
     rows[row] = AttentionRow{s.queries.data() + row * QD, st.kv.keys(), st.kv.values(), st.kv.head_stride(),
                              static_cast<size_t>(plan.rows[row].position) + 1, s.attended.data() + row * QD};
   }
-  AttentionShape shape{static_cast<int>(NQ), static_cast<int>(NK), static_cast<int>(D), 1.0f / sqrt_d};
+  AttentionShape shape{static_cast<int>(NQ), static_cast<int>(NK), static_cast<int>(D), 1.0f / sqrt_d,
+                       plan.rows[0].state->layers[layer].kv.type()};  // one type for the whole context
   backend.attention(ws, shape, rows);
 
   // 6. Output projection.

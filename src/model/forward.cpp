@@ -34,14 +34,14 @@ using model::SequenceState;
 
 namespace {
 
-void init_sequence(SequenceState& s, const ModelConfig& c, int64_t window) {
+void init_sequence(SequenceState& s, const ModelConfig& c, int64_t window, DType kv_type) {
   const size_t C = static_cast<size_t>(c.conv_channels()), VH = static_cast<size_t>(c.value_proj_dim());
   s.length = 0;
   s.history_begin = 0;
   s.layers.clear();  // frees the KV caches (assign() would keep their capacity): clear() makes room
   s.layers.resize(static_cast<size_t>(c.blocks));
   for (auto& l : s.layers) {
-    l.kv = KvCache(static_cast<size_t>(c.kv_heads), static_cast<size_t>(c.head_dim));
+    l.kv = KvCache(static_cast<size_t>(c.kv_heads), static_cast<size_t>(c.head_dim), kv_type);
     l.conv.assign(2 * C, 0.0f);
     l.vdel.assign(VH, 0.0f);
     l.history.assign(static_cast<size_t>(std::max<int64_t>(window, 0)) * C, 0.0f);
@@ -62,6 +62,8 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& optio
     options_.truncate_window = std::clamp<int64_t>(options_.truncate_window, 0, options_.max_context + 2);
   if (options_.threads < 0 || options_.threads > 1024)
     fail(ErrorCode::invalid_argument, "context: threads = {} (must be 0..1024)", options_.threads);
+  if (options_.kv_cache_type != DType::f32 && options_.kv_cache_type != DType::f16)
+    fail(ErrorCode::invalid_argument, "context: kv_cache_type {} (must be f32 or f16)", dtype_name(options_.kv_cache_type));
   const ModelConfig& c = model_->config();
   const uint64_t fixed_floats = static_cast<uint64_t>(c.blocks) *
       (2 * static_cast<uint64_t>(c.conv_channels()) + static_cast<uint64_t>(c.value_proj_dim()) +
@@ -73,7 +75,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& optio
   try {
     impl_ = std::make_unique<Impl>(options_.threads);
     impl_->sequences.resize(static_cast<size_t>(options_.max_sequences));
-    for (auto& s : impl_->sequences) init_sequence(s, c, options_.truncate_window);
+    for (auto& s : impl_->sequences) init_sequence(s, c, options_.truncate_window, options_.kv_cache_type);
   } catch (const std::bad_alloc&) {
     fail(ErrorCode::out_of_memory, "context: cannot allocate {} bytes of state for {} sequences", fixed_bytes,
          options_.max_sequences);
@@ -102,7 +104,8 @@ int64_t Context::length(int32_t sequence) const {
 
 void Context::clear(int32_t sequence) {
   check_sequence(*this, sequence);
-  init_sequence(impl_->sequences[static_cast<size_t>(sequence)], model_->config(), options_.truncate_window);
+  init_sequence(impl_->sequences[static_cast<size_t>(sequence)], model_->config(), options_.truncate_window,
+                options_.kv_cache_type);
 }
 
 void Context::fork(int32_t source, int32_t target) {
@@ -239,8 +242,8 @@ void Context::decode(std::span<const BatchToken> batch) {
       for (size_t k = 0; k < plan.sequences.size(); ++k)
         if (target_rows[k])
           for (const auto& l : plan.sequences[k].state->layers)
-            extra += KvCache::bytes_for(target_rows[k], kv_heads, head_dim) -
-                     std::min(l.kv.bytes(), KvCache::bytes_for(target_rows[k], kv_heads, head_dim));
+            extra += KvCache::bytes_for(target_rows[k], kv_heads, head_dim, l.kv.type()) -
+                     std::min(l.kv.bytes(), KvCache::bytes_for(target_rows[k], kv_heads, head_dim, l.kv.type()));
       return total_state_bytes() + extra;
     };
     if (bytes_after() > options_.max_cache_bytes) {

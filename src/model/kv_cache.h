@@ -10,11 +10,14 @@
 // from DRAM; the same bytes as one contiguous stream 12 GB/s (one thread, 608 positions, d = 128).
 // Keys transposed in blocks of 16 positions, so the scores of 16 positions are 16-lane
 // multiply-adds of a broadcast query element with no horizontal sums (1.6x faster from cache).
-// Capacity is a whole number of key blocks; growth copies each head to its new place.
+// Capacity is a whole number of key blocks; growth copies each head to its new place. Elements are
+// f32, or f16 when the context asks for the smaller cache (ContextOptions::kv_cache_type).
 #pragma once
 
 #include <zaya/backend.h>
+#include <zaya/dtype.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <new>
@@ -38,72 +41,93 @@ struct CacheLineAllocator {
 class KvCache {
  public:
   KvCache() = default;
-  KvCache(size_t kv_heads, size_t head_dim) : kv_heads_(kv_heads), head_dim_(head_dim) {}
+  // type: DType::f32 (exact) or DType::f16 (half the bytes; values rounded to nearest even,
+  // magnitudes beyond 65504 saturated).
+  KvCache(size_t kv_heads, size_t head_dim, DType type = DType::f32)
+      : kv_heads_(kv_heads), head_dim_(head_dim), element_(type == DType::f16 ? 2 : 4), type_(type) {}
 
   // Bytes of keys and values for a capacity of `positions` (rounded up to whole key blocks).
-  static size_t bytes_for(size_t positions, size_t kv_heads, size_t head_dim) noexcept {
-    return 2 * round_up(positions) * kv_heads * head_dim * sizeof(float);
+  static size_t bytes_for(size_t positions, size_t kv_heads, size_t head_dim, DType type) noexcept {
+    return 2 * round_up(positions) * kv_heads * head_dim * (type == DType::f16 ? 2 : 4);
   }
   static size_t round_up(size_t positions) noexcept {
     return (positions + kv_key_block - 1) / kv_key_block * kv_key_block;
   }
 
+  DType type() const noexcept { return type_; }
   size_t capacity() const noexcept { return capacity_; }  // positions
-  size_t bytes() const noexcept { return (keys_.size() + values_.size()) * sizeof(float); }
-  size_t head_stride() const noexcept { return capacity_ * head_dim_; }
-  const float* keys() const noexcept { return keys_.data(); }
-  const float* values() const noexcept { return values_.data(); }
+  size_t bytes() const noexcept { return keys_.size() + values_.size(); }
+  size_t head_stride() const noexcept { return capacity_ * head_dim_; }  // elements
+  const void* keys() const noexcept { return keys_.data(); }
+  const void* values() const noexcept { return values_.data(); }
 
   // Capacity for at least `positions` (whole key blocks), keeping what is stored. May throw
   // std::bad_alloc, and then changes nothing.
   void reserve(size_t positions) {
     const size_t cap = round_up(positions);
     if (cap <= capacity_) return;
-    Floats keys(kv_heads_ * cap * head_dim_, 0.0f), values(kv_heads_ * cap * head_dim_, 0.0f);
-    const size_t old_stride = head_stride(), new_stride = cap * head_dim_;
+    Bytes keys(kv_heads_ * cap * head_dim_ * element_), values(kv_heads_ * cap * head_dim_ * element_);
+    const size_t old_head = head_stride() * element_, new_head = cap * head_dim_ * element_;
     for (size_t j = 0; j < kv_heads_ && capacity_ > 0; ++j) {
-      // Both layouts keep a head's first capacity_ positions in its first old_stride floats.
-      std::memcpy(keys.data() + j * new_stride, keys_.data() + j * old_stride, old_stride * sizeof(float));
-      std::memcpy(values.data() + j * new_stride, values_.data() + j * old_stride, old_stride * sizeof(float));
+      // Both layouts keep a head's first capacity_ positions in its first old_head bytes.
+      std::memcpy(keys.data() + j * new_head, keys_.data() + j * old_head, old_head);
+      std::memcpy(values.data() + j * new_head, values_.data() + j * old_head, old_head);
     }
     keys_.swap(keys);
     values_.swap(values);
     capacity_ = cap;
   }
 
-  // key: [kv_heads * head_dim], position pos < capacity().
+  // key / value: [kv_heads * head_dim] floats, position pos < capacity().
   void store_key(size_t pos, const float* key) noexcept {
-    for (size_t j = 0; j < kv_heads_; ++j) {
-      float* dst = keys_.data() + key_offset(j, pos);
-      for (size_t i = 0; i < head_dim_; ++i) dst[i * kv_key_block] = key[j * head_dim_ + i];
-    }
+    for (size_t j = 0; j < kv_heads_; ++j)
+      for (size_t i = 0; i < head_dim_; ++i) put(keys_, key_index(j, pos) + i * kv_key_block, key[j * head_dim_ + i]);
   }
   void load_key(size_t pos, float* key) const noexcept {
-    for (size_t j = 0; j < kv_heads_; ++j) {
-      const float* src = keys_.data() + key_offset(j, pos);
-      for (size_t i = 0; i < head_dim_; ++i) key[j * head_dim_ + i] = src[i * kv_key_block];
-    }
+    for (size_t j = 0; j < kv_heads_; ++j)
+      for (size_t i = 0; i < head_dim_; ++i) key[j * head_dim_ + i] = get(keys_, key_index(j, pos) + i * kv_key_block);
   }
-  // value: [kv_heads * head_dim], position pos < capacity().
   void store_value(size_t pos, const float* value) noexcept {
     for (size_t j = 0; j < kv_heads_; ++j)
-      std::memcpy(values_.data() + value_offset(j, pos), value + j * head_dim_, head_dim_ * sizeof(float));
+      for (size_t i = 0; i < head_dim_; ++i) put(values_, value_index(j, pos) + i, value[j * head_dim_ + i]);
   }
   void load_value(size_t pos, float* value) const noexcept {
     for (size_t j = 0; j < kv_heads_; ++j)
-      std::memcpy(value + j * head_dim_, values_.data() + value_offset(j, pos), head_dim_ * sizeof(float));
+      for (size_t i = 0; i < head_dim_; ++i) value[j * head_dim_ + i] = get(values_, value_index(j, pos) + i);
   }
 
  private:
-  // Element 0 of kv head `head` at position pos; the key's element i is kv_key_block floats on.
-  size_t key_offset(size_t head, size_t pos) const noexcept {
+  using Bytes = std::vector<std::byte, CacheLineAllocator<std::byte>>;
+
+  // Element index of dimension 0 of kv head `head` at position pos; a key's dimension i is
+  // kv_key_block elements on, a value's the next element.
+  size_t key_index(size_t head, size_t pos) const noexcept {
     return head * head_stride() + pos / kv_key_block * kv_key_block * head_dim_ + pos % kv_key_block;
   }
-  size_t value_offset(size_t head, size_t pos) const noexcept { return head * head_stride() + pos * head_dim_; }
+  size_t value_index(size_t head, size_t pos) const noexcept { return head * head_stride() + pos * head_dim_; }
 
-  using Floats = std::vector<float, CacheLineAllocator<float>>;
-  size_t kv_heads_ = 0, head_dim_ = 0, capacity_ = 0;
-  Floats keys_, values_;
+  void put(Bytes& b, size_t index, float x) const noexcept {
+    if (type_ == DType::f16) {
+      const uint16_t h = f32_to_f16(std::clamp(x, -65504.0f, 65504.0f));  // NaN stays NaN
+      std::memcpy(b.data() + 2 * index, &h, 2);
+    } else {
+      std::memcpy(b.data() + 4 * index, &x, 4);
+    }
+  }
+  float get(const Bytes& b, size_t index) const noexcept {
+    if (type_ == DType::f16) {
+      uint16_t h;
+      std::memcpy(&h, b.data() + 2 * index, 2);
+      return f16_to_f32(h);
+    }
+    float x;
+    std::memcpy(&x, b.data() + 4 * index, 4);
+    return x;
+  }
+
+  size_t kv_heads_ = 0, head_dim_ = 0, element_ = 4, capacity_ = 0;
+  DType type_ = DType::f32;
+  Bytes keys_, values_;
 };
 
 }  // namespace zaya::model

@@ -245,7 +245,7 @@ void Context::load_state(int32_t sequence, std::span<const uint8_t> bytes) {
     s.layers.resize(static_cast<size_t>(g.blocks));
     std::vector<float> row(C), kv_row(KD);
     for (LayerState& l : s.layers) {
-      l.kv = KvCache(static_cast<size_t>(c.kv_heads), static_cast<size_t>(c.head_dim));
+      l.kv = KvCache(static_cast<size_t>(c.kv_heads), static_cast<size_t>(c.head_dim), options_.kv_cache_type);
       l.kv.reserve(L);
       l.conv.resize(2 * C);
       l.vdel.resize(VH);

@@ -50,6 +50,7 @@ int main(void) {
   FIELD(zaya_context_params, threads);
   FIELD(zaya_context_params, max_context);
   FIELD(zaya_context_params, truncate_window);
+  FIELD(zaya_context_params, kv_cache_type);
   SIZE(zaya_batch_token);
   FIELD(zaya_batch_token, sequence);
   FIELD(zaya_batch_token, token);

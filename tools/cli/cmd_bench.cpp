@@ -1,4 +1,5 @@
 // zaya bench --model PATH [--threads N] [--prompt-tokens P] [--gen-tokens G] [--batch B[,B...]] [--json]
+//            [--kv-cache f32|f16]
 //
 // Measures, in one run: the machine's read bandwidth (the decode roofline), model load time,
 // prefill throughput (P tokens, one sequence), and batched decode throughput (B sequences that
@@ -63,6 +64,7 @@ int run_bench(zaya::cli::Args& args) {
   const bool as_json = args.flag("json");
   const bool skip_probe = args.flag("no-bandwidth");
   zaya::ModelOptions options = zaya::cli::parse_model_options(args);
+  const zaya::DType kv_cache = zaya::cli::parse_kv_cache(args);
   args.finish();
   const int64_t max_batch = *std::max_element(batches.begin(), batches.end());
 
@@ -74,7 +76,7 @@ int run_bench(zaya::cli::Args& args) {
   const double load_seconds = since(t0);
   const auto& cfg = model->config();
   zaya::Context ctx(model, {.max_sequences = static_cast<int>(max_batch), .max_context = prompt + gen + 1,
-                            .threads = threads, .truncate_window = 0});
+                            .threads = threads, .truncate_window = 0, .kv_cache_type = kv_cache});
 
   // Deterministic pseudo-random prompt (ids away from the padding rows).
   std::vector<int32_t> ids(static_cast<size_t>(prompt));
@@ -142,13 +144,14 @@ int run_bench(zaya::cli::Args& args) {
       fmt::print("{{\"model\":{},\"dtype\":{},\"threads\":{},\"prompt_tokens\":{},\"gen_tokens\":{},\"batch\":{},"
                  "\"prefill_tok_s\":{:.3f},\"decode_tok_s\":{:.3f},\"bytes_per_token\":{:.0f},\"achieved_gbs\":{:.3f},"
                  "\"bandwidth_gbs\":{:.3f},\"roofline_fraction\":{:.4f},\"peak_rss_mb\":{:.1f},\"load_seconds\":{:.3f},"
-                 "\"weights_bytes\":{},\"prefill_bf16dp_tok_s\":{:.3f},\"kernels\":{}}}\n",
+                 "\"weights_bytes\":{},\"prefill_bf16dp_tok_s\":{:.3f},\"kernels\":{},\"kv_cache\":\"{}\"}}\n",
                  zaya::json::quote(dir), zaya::json::quote(info.stored_dtypes), ctx.options().threads == 0 ? -1 : ctx.options().threads,
                  prompt, gen, r.batch, prefill_tok_s, r.tok_s, r.bytes_per_token, r.achieved_gbs, bw.median_gbs, r.roofline,
-                 peak_rss_mb(), load_seconds, info.stored_bytes, prefill_bf16dp_tok_s, zaya::json::quote(info.backend));
+                 peak_rss_mb(), load_seconds, info.stored_bytes, prefill_bf16dp_tok_s, zaya::json::quote(info.backend),
+                 zaya::dtype_name(kv_cache));
     return 0;
   }
-  fmt::print("model             {} ({}, {})\n", dir, info.stored_dtypes, info.backend);
+  fmt::print("model             {} ({}, {}, {} KV cache)\n", dir, info.stored_dtypes, info.backend, zaya::dtype_name(kv_cache));
   fmt::print("read bandwidth    {:.2f} GB/s median ({:.2f} best) over {} passes of {} MiB, {} threads\n", bw.median_gbs,
              bw.best_gbs, bw.passes, bw.bytes_per_pass >> 20, bw.threads);
   fmt::print("load              {:.3f} s ({:.2f} GB of weights)\n", load_seconds, static_cast<double>(info.stored_bytes) / 1e9);
@@ -165,5 +168,5 @@ int run_bench(zaya::cli::Args& args) {
 }  // namespace
 
 ZAYA_CLI_COMMAND("bench",
-                 "bench --model DIR [--threads N] [--prompt-tokens P] [--gen-tokens G] [--batch B[,B...]] [--json] [--no-bandwidth] [--load copy] [--quantize SPEC]",
+                 "bench --model DIR [--threads N] [--prompt-tokens P] [--gen-tokens G] [--batch B[,B...]] [--json] [--no-bandwidth] [--load copy] [--quantize SPEC] [--kv-cache f32|f16]",
                  {"json", "no-bandwidth"}, run_bench);

@@ -41,12 +41,14 @@ int run_chat(zaya::cli::Args& args) {
   config.max_tokens = max_tokens;
   zaya::ModelOptions options = zaya::cli::parse_model_options(args);
   const int threads = static_cast<int>(args.get_int("threads", 0, 0, 1024));
+  const zaya::DType kv_cache = zaya::cli::parse_kv_cache(args);
   args.finish();
 
   auto model = zaya::Model::load(dir, options);
   auto tokenizer = zaya::load_model_tokenizer(dir);
   zaya::ChatFormatter formatter(tokenizer);
-  zaya::Context ctx(model, {.max_sequences = 1, .max_context = max_context, .threads = threads, .truncate_window = 0});
+  zaya::Context ctx(model, {.max_sequences = 1, .max_context = max_context, .threads = threads, .truncate_window = 0,
+                            .kv_cache_type = kv_cache});
   zaya::Generator generator(ctx, &tokenizer);
   const bool tty = isatty(fileno(stdout));
   const char* dim = tty ? "\x1b[2m" : "";
@@ -116,5 +118,6 @@ std::set<std::string> flags() {
 
 ZAYA_CLI_COMMAND("chat",
                  std::string("chat --model DIR [--system TEXT] [--hide-reasoning] [--no-think] [--max-tokens N] [--context N] ") +
+                     zaya::cli::kKvCacheUsage + " " +
                      zaya::cli::kSamplingUsage,
                  flags(), run_chat);

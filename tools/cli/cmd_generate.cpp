@@ -39,6 +39,7 @@ int run_generate(zaya::cli::Args& args) {
   if (stop) config.stop_strings.push_back(*stop);
   zaya::ModelOptions options = zaya::cli::parse_model_options(args);
   const int threads = static_cast<int>(args.get_int("threads", 0, 0, 1024));
+  const zaya::DType kv_cache = zaya::cli::parse_kv_cache(args);
   args.finish();
 
   auto model = zaya::Model::load(dir, options);
@@ -63,7 +64,8 @@ int run_generate(zaya::cli::Args& args) {
   zaya::Context ctx(model, {.max_sequences = 1,
                             .max_context = static_cast<int64_t>(prompt_ids.size()) + std::max<int64_t>(max_tokens, 1),
                             .threads = threads,
-                            .truncate_window = 0});
+                            .truncate_window = 0,
+                            .kv_cache_type = kv_cache});
   zaya::Generator generator(ctx, tokenizer ? &*tokenizer : nullptr);
   const bool stream = !as_json && !ids_text;
   auto results = generator.run({zaya::GenerationRequest{0, prompt_ids, nullptr, config}}, [&](const zaya::TokenEvent& e) {
@@ -111,5 +113,6 @@ std::set<std::string> flags() {
 
 ZAYA_CLI_COMMAND("generate",
                  std::string("generate --model DIR (--prompt TEXT | --chat MESSAGES.json | --ids 2,17,5) [--max-tokens N] "
-                             "[--stop STR] [--no-think] [--ignore-eos] [--json] ") + zaya::cli::kSamplingUsage,
+                             "[--stop STR] [--no-think] [--ignore-eos] [--json] ") +
+                     zaya::cli::kKvCacheUsage + " " + zaya::cli::kSamplingUsage,
                  flags(), run_generate);

@@ -1,5 +1,6 @@
 // tools/cli/model_args.h - the model-loading flags shared by every command that loads a model:
 //   --backend auto|cpu|hip   --load mmap|copy   --quantize SPEC (zaya/quantization.h; implies copy)
+// and the context's KV cache type (--kv-cache f32|f16, ContextOptions::kv_cache_type).
 #pragma once
 
 #include "cli.h"
@@ -19,6 +20,15 @@ inline ModelOptions parse_model_options(Args& args) {
   else fail(ErrorCode::invalid_argument, "--load must be mmap or copy, not '{}'", load);
   if (auto spec = args.get("quantize")) o.quantize = QuantizationPlan::parse(*spec);
   return o;
+}
+
+inline const char* kKvCacheUsage = "[--kv-cache f32|f16]";
+
+inline DType parse_kv_cache(Args& args) {
+  const std::string type = args.get_or("kv-cache", "f32");
+  if (type == "f32") return DType::f32;
+  if (type == "f16") return DType::f16;
+  fail(ErrorCode::invalid_argument, "--kv-cache must be f32 or f16, not '{}'", type);
 }
 
 }  // namespace zaya::cli

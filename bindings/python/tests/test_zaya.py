@@ -6,6 +6,7 @@ ctest runs them as `python_bindings`. The model is the tiny golden test model wi
 tokenizer (tests/data/tiny-chat).
 """
 import array
+import math
 import json
 import os
 import struct
@@ -243,6 +244,18 @@ class ModelTest(unittest.TestCase):
         self.assertTrue(ctx.closed)
         with self.assertRaises(zaya.InvalidArgument):
             ctx.length(0)
+
+    def test_f16_kv_cache(self):
+        prompt = read_safetensors_int32(GOLDEN, "input_ids")
+        with self.model.context(max_context=64, threads=1) as exact, \
+                self.model.context(max_context=64, threads=1, kv_cache="f16") as half:
+            a, b = exact.prefill(0, prompt), half.prefill(0, prompt)
+            diff = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+            norm = math.sqrt(sum(x * x for x in a))
+            self.assertGreater(diff, 0.0)  # the cache really holds halves
+            self.assertLess(diff / norm, 5e-3)
+        with self.assertRaises(ValueError):
+            self.model.context(kv_cache="bf16")
 
     def test_batch_generation_and_callbacks(self):
         with self.model.context(max_sequences=2, max_context=128, threads=1) as ctx:

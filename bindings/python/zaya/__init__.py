@@ -553,9 +553,15 @@ class Context(_Handle):
 
     _free = staticmethod(_ffi.zaya_context_free)
 
-    def __init__(self, model, max_sequences=1, max_context=4096, threads=0, truncate_window=64):
+    _KV_CACHE_TYPES = {"f32": 0, "f16": 1}  # ZAYA_KV_F32, ZAYA_KV_F16
+
+    def __init__(self, model, max_sequences=1, max_context=4096, threads=0, truncate_window=64, kv_cache="f32"):
+        """kv_cache: "f32" (exact) or "f16" (half the KV bytes; logits move by ~1e-3 relative)."""
+        if kv_cache not in self._KV_CACHE_TYPES:
+            raise ValueError(f"kv_cache must be 'f32' or 'f16', not {kv_cache!r}")
         p = _ffi.init(_ffi.ContextParams, _ffi.zaya_context_params_init)
         p.max_sequences, p.max_context, p.threads, p.truncate_window = max_sequences, max_context, threads, truncate_window
+        p.kv_cache_type = self._KV_CACHE_TYPES[kv_cache]
         self.model = model
         super().__init__(_new(_ffi.zaya_context_new, model._h, ctypes.byref(p)))
 
@@ -810,8 +816,8 @@ class Model(_Handle):
             self._tokenizer_loaded = True
         return self._tokenizer
 
-    def context(self, max_sequences=1, max_context=4096, threads=0, truncate_window=64):
-        return Context(self, max_sequences, max_context, threads, truncate_window)
+    def context(self, max_sequences=1, max_context=4096, threads=0, truncate_window=64, kv_cache="f32"):
+        return Context(self, max_sequences, max_context, threads, truncate_window, kv_cache)
 
     def rsa(self, preset="recommended", **options):
         """A Markovian RSA run configuration (see Rsa)."""

@@ -74,7 +74,7 @@ class ChatParams(Structure):
 
 class ContextParams(Structure):
     _fields_ = [("struct_size", c_size_t), ("max_sequences", c_int32), ("threads", c_int32),
-                ("max_context", c_int64), ("truncate_window", c_int64)]
+                ("max_context", c_int64), ("truncate_window", c_int64), ("kv_cache_type", c_int32)]
 
 
 class BatchToken(Structure):

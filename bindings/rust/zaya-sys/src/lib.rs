@@ -47,6 +47,8 @@ pub const ZAYA_TOKEN_UNK: i32 = 3;
 
 pub const ZAYA_TEMPERATURE_BEFORE_FILTERS: i32 = 0;
 pub const ZAYA_TEMPERATURE_AFTER_FILTERS: i32 = 1;
+pub const ZAYA_KV_F32: i32 = 0;
+pub const ZAYA_KV_F16: i32 = 1;
 
 pub const ZAYA_FINISH_NONE: i32 = 0;
 pub const ZAYA_FINISH_STOP_TOKEN: i32 = 1;
@@ -131,6 +133,7 @@ pub struct zaya_context_params {
     pub threads: i32,
     pub max_context: i64,
     pub truncate_window: i64,
+    pub kv_cache_type: i32,
 }
 
 /// Frozen: never changes.
@@ -363,7 +366,7 @@ mod tests {
             total_params, active_params, stored_bytes, has_tokenizer, has_chat_template, backend, backend_log, directory,
             stored_dtypes });
         check!(zaya_chat_params { struct_size, add_generation_prompt, tools_json, tools_json_length, extra_json, extra_json_length });
-        check!(zaya_context_params { struct_size, max_sequences, threads, max_context, truncate_window });
+        check!(zaya_context_params { struct_size, max_sequences, threads, max_context, truncate_window, kv_cache_type });
         check!(zaya_batch_token { sequence, token, logits });
         check!(zaya_sampling_params { struct_size, temperature, top_k, top_p, min_p, repetition_penalty, presence_penalty,
             frequency_penalty, penalty_last_n, greedy, temperature_placement, seed, logit_bias_ids, logit_bias_values,

@@ -585,6 +585,10 @@ impl Model {
         params.max_context = options.max_context;
         params.threads = options.threads;
         params.truncate_window = options.truncate_window;
+        params.kv_cache_type = match options.kv_cache_type {
+            KvCacheType::F32 => sys::ZAYA_KV_F32,
+            KvCacheType::F16 => sys::ZAYA_KV_F16,
+        };
         let mut raw = ptr::null_mut();
         check(unsafe { sys::zaya_context_new(self.raw.as_ptr(), &params, &mut raw) })?;
         Ok(Context { inner: Arc::new(ContextHandle(handle(raw)?)) })
@@ -612,6 +616,15 @@ impl Drop for Model {
 
 // ---- context --------------------------------------------------------------------------------------
 
+/// Element type of a context's KV caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvCacheType {
+    /// Exact (the default).
+    F32,
+    /// IEEE halves: half the bytes decode streams per cached position; logits move by ~1e-3 relative.
+    F16,
+}
+
 /// Options of [`Model::context`]; `Default` is the library's default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextOptions {
@@ -619,6 +632,7 @@ pub struct ContextOptions {
     pub max_context: i64,
     pub threads: i32,
     pub truncate_window: i64,
+    pub kv_cache_type: KvCacheType,
 }
 
 impl Default for ContextOptions {
@@ -629,6 +643,7 @@ impl Default for ContextOptions {
             max_context: p.max_context,
             threads: p.threads,
             truncate_window: p.truncate_window,
+            kv_cache_type: if p.kv_cache_type == sys::ZAYA_KV_F16 { KvCacheType::F16 } else { KvCacheType::F32 },
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::thread;
 
-use zaya::{ContextOptions, ErrorKind, FinishReason, GenerateOptions, Model, ModelOptions, Prompt, SamplingParams,
+use zaya::{ContextOptions, ErrorKind, FinishReason, GenerateOptions, KvCacheType, Model, ModelOptions, Prompt, SamplingParams,
            TokenizerSource};
 
 fn data(rel: &str) -> PathBuf {
@@ -132,6 +132,22 @@ fn greedy_token_prompt_and_stop_conditions() {
     assert_eq!(stopped.finish_reason(), Some(FinishReason::StopToken));
     let first = full.tokens().iter().position(|&t| t == stop).unwrap();
     assert_eq!(stopped.tokens(), &full.tokens()[..=first]);
+}
+
+#[test]
+fn f16_kv_cache() {
+    let model = load();
+    let prompt = [2, 300, 301, 302, 303, 304];
+    let logits = |kv_cache_type| {
+        let options = ContextOptions { max_context: 64, threads: 1, kv_cache_type, ..Default::default() };
+        model.context(&options).unwrap().prefill(0, &prompt).unwrap().to_vec()
+    };
+    let (exact, half) = (logits(KvCacheType::F32), logits(KvCacheType::F16));
+    assert_eq!(ContextOptions::default().kv_cache_type, KvCacheType::F32);
+    let diff: f64 = exact.iter().zip(&half).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+    let norm: f64 = exact.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
+    assert!(diff > 0.0, "the cache really holds halves");
+    assert!(diff / norm < 5e-3, "relative difference {}", diff / norm);
 }
 
 #[test]
