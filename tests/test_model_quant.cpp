@@ -470,3 +470,76 @@ TEST_CASE("CpuBackend::matmul_interleaved on repacked weights: the integer-exact
     }
   }
 }
+
+TEST_CASE("CpuBackend::matmuls: several products in one parallel loop equal one matmul each") {
+  // Every format the backend multiplies (f32, bf16, the block formats in row order and
+  // interleaved), inputs shared and not, row counts that split unevenly over the threads.
+  std::mt19937 rng(29);
+  cpu::CpuBackend backend;
+  Workspace ws(2);
+  const size_t cols = 512;
+  struct Matrix {
+    std::vector<uint8_t> bytes;
+    WeightMatrix w;
+  };
+  std::vector<Matrix> matrices;
+  auto add = [&](DType t, size_t rows, bool interleaved) {
+    const auto values = gaussian(rows * cols, rng);
+    Matrix m;
+    if (t == DType::f32) {
+      m.bytes.resize(values.size() * 4);
+      std::memcpy(m.bytes.data(), values.data(), m.bytes.size());
+    } else if (t == DType::bf16) {
+      m.bytes.resize(values.size() * 2);
+      for (size_t i = 0; i < values.size(); ++i) {
+        const uint16_t b = f32_to_bf16(values[i]);
+        std::memcpy(m.bytes.data() + 2 * i, &b, 2);
+      }
+    } else {
+      m.bytes = quantize_matrix(t, values, rows, cols);
+      if (interleaved) {
+        std::vector<uint8_t> packed(m.bytes.size());
+        repack_interleaved(t, m.bytes.data(), rows, cols, packed.data());
+        m.bytes = std::move(packed);
+      }
+    }
+    m.w = WeightMatrix{t, nullptr, int64_t(rows), int64_t(cols)};
+    m.w.interleaved = interleaved;
+    matrices.push_back(std::move(m));
+  };
+  add(DType::f32, 37, false);
+  add(DType::bf16, 70, false);
+  add(DType::q4_0, 53, false);
+  add(DType::q8_0, 77, true);
+  add(DType::q4_k, 33, true);
+  add(DType::q4_0, 128, true);
+  for (auto& m : matrices) m.w.data = m.bytes.data();
+  for (size_t n : {1, 2, 4}) {
+    CAPTURE(n);
+    // Inputs: the even jobs share one, the odd jobs each have their own (rows with padding).
+    const size_t ldx = cols + 5;
+    std::vector<std::vector<float>> inputs;
+    for (size_t j = 0; j < matrices.size(); ++j) inputs.push_back(gaussian(n * ldx, rng));
+    std::vector<std::vector<float>> together(matrices.size()), alone(matrices.size());
+    std::vector<Backend::MatmulJob> jobs;
+    for (size_t j = 0; j < matrices.size(); ++j) {
+      const size_t rows = static_cast<size_t>(matrices[j].w.rows), ldy = rows + 3;
+      together[j].assign(n * ldy, NAN);
+      alone[j].assign(n * ldy, NAN);
+      const float* x = inputs[j % 2 == 0 ? 0 : j].data();
+      jobs.push_back({&matrices[j].w, x, ldx, together[j].data(), ldy});
+      backend.matmul(ws, matrices[j].w, x, ldx, n, alone[j].data(), ldy);
+    }
+    backend.matmuls(ws, jobs, n);
+    for (size_t j = 0; j < matrices.size(); ++j) {
+      CAPTURE(j);
+      const size_t rows = static_cast<size_t>(matrices[j].w.rows), ldy = rows + 3;
+      for (size_t i = 0; i < n; ++i)
+        for (size_t r = 0; r < ldy; ++r) {
+          CAPTURE(i); CAPTURE(r);
+          if (r < rows) REQUIRE(together[j][i * ldy + r] == alone[j][i * ldy + r]);
+          else REQUIRE(std::isnan(together[j][i * ldy + r]));  // nothing written past the rows
+        }
+    }
+  }
+}

@@ -63,6 +63,20 @@ class Backend {
   virtual void matmul(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
                       size_t ldy) const = 0;
 
+  // Several independent products of n rows each: job j computes y_j = W_j x_j as matmul() does.
+  // A backend may run them as one parallel loop (the CPU one does for decode-sized n: one
+  // fork-join instead of one per product, each only a few microseconds long).
+  struct MatmulJob {
+    const WeightMatrix* w = nullptr;
+    const float* x = nullptr;
+    size_t ldx = 0;
+    float* y = nullptr;
+    size_t ldy = 0;
+  };
+  virtual void matmuls(Workspace& ws, std::span<const MatmulJob> jobs, size_t n) const {
+    for (const auto& j : jobs) matmul(ws, *j.w, j.x, j.ldx, n, j.y, j.ldy);
+  }
+
   // Causal softmax attention for every row (GQA: q head h reads kv head h / (q_heads / kv_heads)).
   virtual void attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const = 0;
 

@@ -35,16 +35,17 @@ std::string CpuBackend::description() const {
 
 namespace {
 
-// Quantizes the n rows of X once (ActQ8 blocks, zaya/quant.h) into the workspace, for a product
-// with the block-quantized W; every thread then multiplies its rows of W against it.
-const uint8_t* quantize_activations(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n) {
+// Quantizes the n rows of X once (ActQ8 blocks, zaya/quant.h) into `buffer`, for a product with
+// the block-quantized W; every thread then multiplies its rows of W against it.
+const uint8_t* quantize_activations(Workspace& ws, FloatBuffer& buffer, const WeightMatrix& w, const float* x, size_t ldx,
+                                    size_t n) {
   const auto& k = kernels();
   const size_t cols = static_cast<size_t>(w.cols);
   if (cols % dtype_block_elems(w.dtype) != 0)
     fail(ErrorCode::internal, "cpu backend: {} matrix with {} columns (not whole blocks)", dtype_name(w.dtype), cols);
   const size_t x_row = actq8::row_bytes(cols);
-  ws.activations.resize((n * x_row + sizeof(float) - 1) / sizeof(float));
-  auto* xq = reinterpret_cast<uint8_t*>(ws.activations.data());
+  buffer.resize((n * x_row + sizeof(float) - 1) / sizeof(float));
+  auto* xq = reinterpret_cast<uint8_t*>(buffer.data());
   if (n >= 8) {
     ws.pool.parallel_for(n, [&](size_t i0, size_t i1) {
       k.quantize_activations(x + i0 * ldx, ldx, i1 - i0, cols, xq + i0 * x_row);
@@ -55,86 +56,162 @@ const uint8_t* quantize_activations(Workspace& ws, const WeightMatrix& w, const 
   return xq;
 }
 
-}  // namespace
+// One product with its activations prepared for the kernel of W's format: run(r0, r1) computes
+// output rows [r0, r1), which start on a multiple of `unit` (the register tile height, or the
+// interleave group) and end on one or at W's last row.
+struct Product {
+  const WeightMatrix* w = nullptr;
+  const void* x = nullptr;  // f32 rows (f32 W), bf16-permuted rows (bf16 W), ActQ8 rows (block formats)
+  size_t ldx = 0;           // floats between rows of x (f32 and bf16 W)
+  float* y = nullptr;
+  size_t ldy = 0;
+  size_t n = 0;
+  size_t unit = 1;
 
-void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
-                        size_t ldy) const {
-  if (w.interleaved) {
-    matmul_interleaved(ws, w, x, ldx, n, y, ldy);
-    return;
-  }
-  if (n == 0 || w.rows == 0) return;
-  const auto& k = kernels();
-  const size_t rows = static_cast<size_t>(w.rows);
-  const size_t cols = static_cast<size_t>(w.cols);
-  // Split output rows over threads in multiples of 4 (the register tile height).
-  const size_t grain = 16;
-  switch (w.dtype) {
-    case DType::f32: {
-      const float* wp = static_cast<const float*>(w.data);
-      ws.pool.parallel_for(rows, [&](size_t r0, size_t r1) {
-        k.matmul_f32(wp, x, ldx, n, cols, y, ldy, r0, r1);
-      }, grain);
-      break;
+  size_t rows() const { return static_cast<size_t>(w->rows); }
+  size_t units() const { return (rows() + unit - 1) / unit; }
+  void run(size_t r0, size_t r1) const {
+    const auto& k = kernels();
+    const size_t cols = static_cast<size_t>(w->cols);
+    if (w->interleaved) {
+      const auto fn = w->dtype == DType::q8_0   ? k.matmul_q8_0_r16
+                      : w->dtype == DType::q4_0 ? k.matmul_q4_0_r16
+                                                : k.matmul_q4_k_r16;
+      fn(w->data, rows(), x, n, cols, y, ldy, r0, r1);
+      return;
     }
-    case DType::bf16: {
-      if (const size_t min_rows = bf16_prefill_min_rows(); k.matmul_bf16_dp && min_rows > 0 && n >= min_rows) {
-        // Prefill: activations rounded to bf16 once (rows padded to 32 elements), vdpbf16ps.
-        const size_t ldb = (cols + 31) / 32 * 32;
-        ws.activations.resize((n * ldb + 1) / 2);
-        auto* xb = reinterpret_cast<uint16_t*>(ws.activations.data());
-        ws.pool.parallel_for(n, [&](size_t i0, size_t i1) {
-          k.to_bf16(x + i0 * ldx, ldx, i1 - i0, cols, xb + i0 * ldb, ldb);
-        }, 8);
-        const uint16_t* wp = static_cast<const uint16_t*>(w.data);
-        ws.pool.parallel_for(rows, [&](size_t r0, size_t r1) {
-          k.matmul_bf16_dp(wp, xb, ldb, n, cols, y, ldy, r0, r1);
-        }, grain);
+    switch (w->dtype) {
+      case DType::f32:
+        k.matmul_f32(static_cast<const float*>(w->data), static_cast<const float*>(x), ldx, n, cols, y, ldy, r0, r1);
         break;
+      case DType::bf16:
+        k.matmul_bf16(static_cast<const uint16_t*>(w->data), static_cast<const float*>(x), ldx, n, cols, y, ldy, r0, r1);
+        break;
+      default: {
+        const auto fn = w->dtype == DType::q8_0 ? k.matmul_q8_0 : w->dtype == DType::q4_0 ? k.matmul_q4_0 : k.matmul_q4_k;
+        fn(w->data, x, n, cols, y, ldy, r0, r1);
       }
-      ws.activations.resize(n * cols);
-      k.permute_for_bf16(x, ldx, n, cols, ws.activations.data(), cols);
-      const uint16_t* wp = static_cast<const uint16_t*>(w.data);
-      const float* xp = ws.activations.data();
-      ws.pool.parallel_for(rows, [&](size_t r0, size_t r1) {
-        k.matmul_bf16(wp, xp, cols, n, cols, y, ldy, r0, r1);
-      }, grain);
+    }
+  }
+};
+
+// Prepares X for W's kernel (into `buffer` when it needs a converted copy). The bf16
+// dot-product prefill path is not a Product: matmul() handles it itself.
+Product prepare(Workspace& ws, FloatBuffer& buffer, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
+                size_t ldy) {
+  Product p{&w, x, ldx, y, ldy, n, 16};
+  if (w.interleaved) {
+    p.unit = interleave_rows(w.dtype);
+    if (p.unit == 0) fail(ErrorCode::internal, "cpu backend: no interleaved layout for {}", dtype_name(w.dtype));
+    p.x = quantize_activations(ws, buffer, w, x, ldx, n);
+    return p;
+  }
+  switch (w.dtype) {
+    case DType::f32:
+      break;
+    case DType::bf16: {
+      const size_t cols = static_cast<size_t>(w.cols);
+      buffer.resize(n * cols);
+      kernels().permute_for_bf16(x, ldx, n, cols, buffer.data(), cols);
+      p.x = buffer.data();
+      p.ldx = cols;
       break;
     }
     case DType::q8_0:
     case DType::q4_0:
-    case DType::q4_k: {
-      // X is quantized once (ActQ8 blocks, zaya/quant.h) into the workspace, then every thread
-      // multiplies its rows of W against it; W is never expanded.
-      const uint8_t* xq = quantize_activations(ws, w, x, ldx, n);
-      const auto fn = w.dtype == DType::q8_0 ? k.matmul_q8_0 : w.dtype == DType::q4_0 ? k.matmul_q4_0 : k.matmul_q4_k;
-      // Split in whole 4-row tiles (parallel_for's boundaries need not be grain multiples).
-      ws.pool.parallel_for((rows + 3) / 4, [&](size_t t0, size_t t1) {
-        fn(w.data, xq, n, cols, y, ldy, 4 * t0, std::min(rows, 4 * t1));
-      }, grain / 4);
+    case DType::q4_k:
+      // X is quantized once (ActQ8 blocks), then every thread multiplies its rows of W against
+      // it; W is never expanded. Rows go in whole 4-row tiles.
+      p.x = quantize_activations(ws, buffer, w, x, ldx, n);
+      p.unit = 4;
       break;
-    }
     default:
       fail(ErrorCode::internal, "cpu backend: matmul with weight dtype {} (the loader converts it)", dtype_name(w.dtype));
   }
+  return p;
+}
+
+}  // namespace
+
+void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
+                        size_t ldy) const {
+  if (n == 0 || w.rows == 0) return;
+  const auto& k = kernels();
+  const size_t rows = static_cast<size_t>(w.rows);
+  const size_t cols = static_cast<size_t>(w.cols);
+  if (const size_t min_rows = bf16_prefill_min_rows();
+      w.dtype == DType::bf16 && k.matmul_bf16_dp && min_rows > 0 && n >= min_rows) {
+    // Prefill: activations rounded to bf16 once (rows padded to 32 elements), vdpbf16ps.
+    const size_t ldb = (cols + 31) / 32 * 32;
+    ws.activations.resize((n * ldb + 1) / 2);
+    auto* xb = reinterpret_cast<uint16_t*>(ws.activations.data());
+    ws.pool.parallel_for(n, [&](size_t i0, size_t i1) {
+      k.to_bf16(x + i0 * ldx, ldx, i1 - i0, cols, xb + i0 * ldb, ldb);
+    }, 8);
+    const uint16_t* wp = static_cast<const uint16_t*>(w.data);
+    ws.pool.parallel_for(rows, [&](size_t r0, size_t r1) {
+      k.matmul_bf16_dp(wp, xb, ldb, n, cols, y, ldy, r0, r1);
+    }, 16);
+    return;
+  }
+  const Product p = prepare(ws, ws.activations, w, x, ldx, n, y, ldy);
+  // Whole units per thread (parallel_for's boundaries need not be grain multiples).
+  ws.pool.parallel_for(p.units(), [&](size_t u0, size_t u1) {
+    p.run(p.unit * u0, std::min(rows, p.unit * u1));
+  }, std::max<size_t>(1, 16 / p.unit));
 }
 
 void CpuBackend::matmul_interleaved(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n,
                                     float* y, size_t ldy) const {
-  if (n == 0 || w.rows == 0) return;
-  const size_t G = interleave_rows(w.dtype);
-  if (G == 0) fail(ErrorCode::internal, "cpu backend: no interleaved layout for {}", dtype_name(w.dtype));
-  const auto& k = kernels();
-  const size_t rows = static_cast<size_t>(w.rows);
-  const size_t cols = static_cast<size_t>(w.cols);
-  const uint8_t* xq = quantize_activations(ws, w, x, ldx, n);
-  const auto fn = w.dtype == DType::q8_0   ? k.matmul_q8_0_r16
-                  : w.dtype == DType::q4_0 ? k.matmul_q4_0_r16
-                                           : k.matmul_q4_k_r16;
-  // Split in whole groups.
-  ws.pool.parallel_for((rows + G - 1) / G, [&](size_t g0, size_t g1) {
-    fn(w.data, rows, xq, n, cols, y, ldy, G * g0, std::min(rows, G * g1));
-  }, 1);
+  WeightMatrix view = w;  // w.data holds the interleaved layout, whatever the flag says
+  view.interleaved = true;
+  matmul(ws, view, x, ldx, n, y, ldy);
+}
+
+void CpuBackend::matmuls(Workspace& ws, std::span<const MatmulJob> jobs, size_t n) const {
+  if (n == 0) return;
+  // Prefill-sized products are long enough that one fork-join each costs nothing; and the bf16
+  // dot-product path has its own preparation.
+  if (n > 4 || jobs.size() == 1 || (bf16_prefill_min_rows() > 0 && n >= bf16_prefill_min_rows())) {
+    for (const auto& j : jobs) matmul(ws, *j.w, j.x, j.ldx, n, j.y, j.ldy);
+    return;
+  }
+  // Each distinct input is prepared once per format (q/k/v projections share theirs).
+  std::vector<Product> products;
+  std::vector<const MatmulJob*> sources;
+  std::vector<FloatBuffer> buffers(jobs.size());
+  std::vector<size_t> first_unit;  // prefix sums of units
+  size_t total = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const MatmulJob& j = jobs[i];
+    if (j.w->rows == 0) continue;
+    Product p;
+    size_t same = 0;
+    while (same < products.size() && !(sources[same]->x == j.x && sources[same]->ldx == j.ldx &&
+                                       products[same].w->cols == j.w->cols && products[same].w->dtype == j.w->dtype &&
+                                       products[same].w->interleaved == j.w->interleaved))
+      ++same;
+    if (same < products.size()) {
+      p = products[same];
+      p.w = j.w;
+      p.y = j.y;
+      p.ldy = j.ldy;
+    } else {
+      p = prepare(ws, buffers[i], *j.w, j.x, j.ldx, n, j.y, j.ldy);
+    }
+    products.push_back(p);
+    sources.push_back(&j);
+    first_unit.push_back(total);
+    total += p.units();
+  }
+  ws.pool.parallel_for(total, [&](size_t u0, size_t u1) {
+    for (size_t i = 0; i < products.size(); ++i) {
+      const size_t begin = first_unit[i], end = begin + products[i].units();
+      if (end <= u0 || begin >= u1) continue;
+      const Product& p = products[i];
+      p.run(p.unit * (std::max(u0, begin) - begin), std::min(p.rows(), p.unit * (std::min(u1, end) - begin)));
+    }
+  });
 }
 
 void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const {

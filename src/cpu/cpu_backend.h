@@ -25,6 +25,7 @@ class CpuBackend final : public Backend {
   // ggml rows.
   void matmul_interleaved(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
                           size_t ldy) const;
+  void matmuls(Workspace& ws, std::span<const MatmulJob> jobs, size_t n) const override;
   void attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const override;
   void expert_mlp(Workspace& ws, const WeightMatrix& gate_up, const WeightMatrix& down, const float* x, size_t n,
                   float* y) const override;

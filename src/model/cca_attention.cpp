@@ -30,10 +30,11 @@ void cca_attention(const Backend& backend, Workspace& ws, const ModelConfig& c, 
   s.raw.resize(n * C);
   s.v_current.resize(n * VH);
   s.v_delayed.resize(n * VH);
-  backend.matmul(ws, w.q_proj, h, H, n, s.raw.data(), C);
-  backend.matmul(ws, w.k_proj, h, H, n, s.raw.data() + QD, C);
-  backend.matmul(ws, w.v_current, h, H, n, s.v_current.data(), VH);
-  backend.matmul(ws, w.v_delayed, h, H, n, s.v_delayed.data(), VH);
+  const Backend::MatmulJob projections[] = {{&w.q_proj, h, H, s.raw.data(), C},
+                                             {&w.k_proj, h, H, s.raw.data() + QD, C},
+                                             {&w.v_current, h, H, s.v_current.data(), VH},
+                                             {&w.v_delayed, h, H, s.v_delayed.data(), VH}};
+  backend.matmuls(ws, projections, n);
 
   // 2. Depthwise conv, walking each sequence's rows in order so every row sees the raw
   //    projections of its two predecessors (from this batch or from the carried state).
@@ -82,9 +83,10 @@ void cca_attention(const Backend& backend, Workspace& ws, const ModelConfig& c, 
 
   // 3. Grouped conv: per head a [D, 2D] matrix applied to [y_{t-1} | y_t].
   s.conv_out.resize(n * C);
+  std::vector<Backend::MatmulJob> conv_heads(heads);
   for (size_t g = 0; g < heads; ++g)
-    backend.matmul(ws, w.grouped_per_head[g], s.conv_in.data() + g * 2 * D, heads * 2 * D, n,
-                   s.conv_out.data() + g * D, C);
+    conv_heads[g] = {&w.grouped_per_head[g], s.conv_in.data() + g * 2 * D, heads * 2 * D, s.conv_out.data() + g * D, C};
+  backend.matmuls(ws, conv_heads, n);
   for (size_t row = 0; row < n; ++row)
     for (size_t ch = 0; ch < C; ++ch) s.conv_out[row * C + ch] += w.grouped_bias[ch];
 
