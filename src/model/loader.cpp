@@ -8,6 +8,7 @@
 #include <zaya/error.h>
 #include <zaya/quant.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -191,8 +192,18 @@ class Loader {
           for (int64_t tap = 0; tap < 2; ++tap)
             a.grouped_weight[static_cast<size_t>(o * 2 * D + tap * D + i)] = gw[static_cast<size_t>((o * D + i) * 2 + tap)];
       a.grouped_bias = vec(n.attn(l, "self_attn.qkv_proj.conv_qk_grouped.bias", "self_attn.qkv.conv_qk.1.bias"), {C});
+      // The CPU multiplies a bf16 copy when that is exact (every value a bf16: a BF16 checkpoint),
+      // half the bytes each decoded token streams; the f32 one stays for the HIP plugin's ABI.
+      const bool bf16_exact = std::all_of(a.grouped_weight.begin(), a.grouped_weight.end(),
+                                          [](float x) { return bf16_to_f32(f32_to_bf16(x)) == x || x != x; });
+      if (bf16_exact) {
+        a.grouped_weight_bf16.resize(a.grouped_weight.size());
+        for (size_t i = 0; i < a.grouped_weight.size(); ++i) a.grouped_weight_bf16[i] = f32_to_bf16(a.grouped_weight[i]);
+      }
       for (int64_t g = 0; g < c.q_heads + c.kv_heads; ++g)
-        a.grouped_per_head.push_back(WeightMatrix{DType::f32, a.grouped_weight.data() + g * D * 2 * D, D, 2 * D});
+        a.grouped_per_head.push_back(
+            bf16_exact ? WeightMatrix{DType::bf16, a.grouped_weight_bf16.data() + g * D * 2 * D, D, 2 * D}
+                       : WeightMatrix{DType::f32, a.grouped_weight.data() + g * D * 2 * D, D, 2 * D});
       a.key_temperature = vec(n.attn(l, "self_attn.qk_norm.temp", "self_attn.qkv.temp"), {c.kv_heads});
 
       b.post_attention = residual([&](const char* f) {

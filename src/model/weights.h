@@ -29,7 +29,8 @@ struct AttentionWeights {
   std::vector<float> depthwise_bias;       // [C]
   std::vector<float> grouped_weight;       // [C, 2D]: row c = [taps on y_{t-1} | taps on y_t] of its head
   std::vector<float> grouped_bias;         // [C]
-  std::vector<WeightMatrix> grouped_per_head;  // views of grouped_weight, one [D, 2D] matrix per head
+  std::vector<uint16_t> grouped_weight_bf16;  // the same in bf16 when that is exact (else empty)
+  std::vector<WeightMatrix> grouped_per_head;  // one [D, 2D] matrix per head: views of the bf16 copy, else of the f32
   std::vector<float> key_temperature;      // [NK], a raw multiplier
 };
 
