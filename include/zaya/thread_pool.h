@@ -29,8 +29,9 @@ class ThreadPool {
   void parallel_for(size_t n, const std::function<void(size_t, size_t)>& fn, size_t grain = 1);
 
  private:
-  void worker_loop(int index);
-  void run_share(int index);
+  void worker_loop();
+  void run_chunks();
+  static constexpr size_t kChunksPerThread = 4;
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
@@ -39,6 +40,7 @@ class ThreadPool {
   const std::function<void(size_t, size_t)>* job_ = nullptr;
   size_t job_n_ = 0;
   size_t job_chunks_ = 0;
+  std::atomic<size_t> next_chunk_{0};
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   bool stopping_ = false;

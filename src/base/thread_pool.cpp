@@ -16,7 +16,7 @@ namespace zaya {
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads = std::min(threads, 256);
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -28,19 +28,20 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-// Chunk `index` of the current job: the range is split into size() nearly equal pieces so each
-// thread streams one contiguous slice of a weight matrix (good for hardware prefetchers).
-void ThreadPool::run_share(int index) {
-  size_t chunks = job_chunks_;
-  if (static_cast<size_t>(index) >= chunks) return;
-  size_t begin = job_n_ * static_cast<size_t>(index) / chunks;
-  size_t end = job_n_ * (static_cast<size_t>(index) + 1) / chunks;
-  if (begin >= end) return;
-  try {
-    (*job_)(begin, end);
-  } catch (...) {
-    std::lock_guard lock(mutex_);
-    if (!error_) error_ = std::current_exception();
+// Takes chunks of the current job in order until none is left. The range is cut into a few
+// chunks per thread, not one each: on a shared VM a thread is often descheduled for a while,
+// and with one chunk each the other thread then waits for it at the end of every job.
+void ThreadPool::run_chunks() {
+  const size_t chunks = job_chunks_;
+  for (size_t c; (c = next_chunk_.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+    const size_t begin = job_n_ * c / chunks, end = job_n_ * (c + 1) / chunks;
+    if (begin >= end) continue;
+    try {
+      (*job_)(begin, end);
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
   }
 }
 
@@ -57,7 +58,7 @@ bool spin_until(Pred&& pred) {
 }
 }  // namespace
 
-void ThreadPool::worker_loop(int index) {
+void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
     if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
@@ -69,7 +70,7 @@ void ThreadPool::worker_loop(int index) {
       if (stopping_) return;
       seen = generation_.load(std::memory_order_acquire);
     }
-    run_share(index);
+    run_chunks();
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard lock(mutex_);  // pairs with the waiter's predicate check
       done_.notify_one();
@@ -81,7 +82,7 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t, size_t)
   if (n == 0) return;
   grain = std::max<size_t>(grain, 1);
   size_t max_chunks = std::max<size_t>(1, n / grain);
-  size_t chunks = std::min<size_t>(static_cast<size_t>(size()), max_chunks);
+  size_t chunks = std::min<size_t>(static_cast<size_t>(size()) * kChunksPerThread, max_chunks);
   if (chunks <= 1 || workers_.empty()) {
     fn(0, n);
     return;
@@ -91,12 +92,13 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t, size_t)
     job_ = &fn;
     job_n_ = n;
     job_chunks_ = chunks;
+    next_chunk_.store(0, std::memory_order_relaxed);
     error_ = nullptr;
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
-  run_share(0);
+  run_chunks();
   std::exception_ptr error;
   if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
     std::unique_lock lock(mutex_);
