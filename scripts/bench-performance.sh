@@ -8,16 +8,17 @@
 # 2. writes Q8_0, Q4_0 and Q4_K GGUF files of it (zaya quantize; ~19 GB more disk);
 # 3. runs `zaya bench --json` on each (BF16 from the HF directory, the others from their GGUF
 #    files): the read bandwidth probe, prefill of PROMPT tokens, decode of GEN tokens at batch
-#    1, 4 and 16, weights in the huge-page arena (--load copy);
+#    1, 4 and 16, weights in the huge-page arena (--load copy), once per KV cache type
+#    (KV_CACHES: the exact f32 cache and the opt-in f16 one);
 # 4. measures quality with `zaya compare` on the trained default model (models/zaya-arith) and
-#    on the 8B synthetic checkpoint;
+#    on the 8B synthetic checkpoint; and of the f16 KV cache on the default model;
 # 5. renders the tables into docs/PERFORMANCE.md (tools/bench/render_performance.py) between
 #    its BEGIN/END markers.
 # Needs a quiet machine: the VM's bandwidth varies between runs, so every roofline fraction is
 # computed against the bandwidth measured in the same run.
 #
 # Environment: BUILD (default build), THREADS (default 2), PROMPT (512), GEN (64), BATCHES (1,4,16),
-# FORMATS (default "bf16 q8_0 q4_0 q4_k").
+# FORMATS (default "bf16 q8_0 q4_0 q4_k"), KV_CACHES (default "f32 f16").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -27,6 +28,7 @@ PROMPT=${PROMPT:-512}
 GEN=${GEN:-64}
 BATCHES=${BATCHES:-1,4,16}
 FORMATS=${FORMATS:-bf16 q8_0 q4_0 q4_k}
+KV_CACHES=${KV_CACHES:-f32 f16}
 ZAYA="$BUILD/zaya"
 mkdir -p "$WORK"
 if [ ! -x "$ZAYA" ]; then
@@ -50,9 +52,11 @@ for fmt in $FORMATS; do
   fi
   echo "== mmap load $fmt ($path)" >&2   # validates every header and small tensor; touches no matrix
   "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens 1 --gen-tokens 1 --no-bandwidth --json | tee -a "$LOADS"
-  echo "== bench $fmt ($path)" >&2
-  "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
-    --batch "$BATCHES" --load copy --json | tee -a "$RESULTS"
+  for kv in $KV_CACHES; do
+    echo "== bench $fmt ($path), $kv KV cache" >&2
+    "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
+      --batch "$BATCHES" --load copy --kv-cache "$kv" --json | tee -a "$RESULTS"
+  done
 done
 for fmt in $FORMATS; do
   [ "$fmt" = bf16 ] && continue
@@ -60,5 +64,9 @@ for fmt in $FORMATS; do
   "$ZAYA" compare --model models/zaya-arith --quantize "$fmt" --prompts 8 --tokens 64 --threads "$THREADS" --json | tee -a "$QUALITY"
   "$ZAYA" compare --model "$MODEL" --other "$WORK/zaya1-8b-$fmt.gguf" --prompts 2 --tokens 32 --threads "$THREADS" --json | tee -a "$QUALITY"
 done
+if [[ " $KV_CACHES " == *" f16 "* ]]; then
+  echo "== quality f16 KV cache" >&2
+  "$ZAYA" compare --model models/zaya-arith --kv-cache f16 --prompts 8 --tokens 64 --threads "$THREADS" --json | tee -a "$QUALITY"
+fi
 /usr/bin/python3 tools/bench/render_performance.py "$RESULTS" "$QUALITY" docs/PERFORMANCE.md "$LOADS"
 echo "docs/PERFORMANCE.md updated from $RESULTS and $QUALITY" >&2

@@ -38,18 +38,18 @@ def main():
                  f"{bench[0]['threads'] if bench else '?'} threads; {bench[0]['prompt_tokens'] if bench else '?'}-token prefill, "
                  f"{bench[0]['gen_tokens'] if bench else '?'} decode steps; weights in the huge-page arena (`--load copy`).")
     lines.append("")
-    lines.append("| format | weights GB | batch | prefill tok/s (exact; bf16-dot) | decode tok/s (aggregate) | weights MB / token | achieved GB/s | "
-                 "bandwidth GB/s (same run) | roofline fraction | peak RSS GB | load s |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    lines.append("| format | KV cache | weights GB | batch | prefill tok/s (exact; bf16-dot) | decode tok/s (aggregate) | weights MB / token | "
+                 "achieved GB/s | bandwidth GB/s (same run) | roofline fraction | peak RSS GB | load s |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in bench:
         lines.append(
-            f"| {fmt_name(r['dtype'])} | {r.get('weights_bytes', 0) / 1e9:.2f} | {r['batch']} | {r['prefill_tok_s']:.1f}"
+            f"| {fmt_name(r['dtype'])} | {r.get('kv_cache', 'f32')} | {r.get('weights_bytes', 0) / 1e9:.2f} | {r['batch']} | {r['prefill_tok_s']:.1f}"
             f"{'; %.1f' % r['prefill_bf16dp_tok_s'] if r.get('prefill_bf16dp_tok_s') else ''} | "
             f"{r['decode_tok_s']:.2f} | {r['bytes_per_token'] / 1e6:.0f} | {r['achieved_gbs']:.2f} | {r['bandwidth_gbs']:.1f} | "
             f"{100 * r['roofline_fraction']:.0f}% | {r['peak_rss_mb'] / 1024:.1f} | {r['load_seconds']:.1f} |")
     by_batch = {}
     for r in bench:
-        by_batch.setdefault(fmt_name(r["dtype"]), {})[r["batch"]] = r["decode_tok_s"]
+        by_batch.setdefault(f"{fmt_name(r['dtype'])}, {r.get('kv_cache', 'f32')} KV", {})[r["batch"]] = r["decode_tok_s"]
     lines.append("")
     lines.append("Batched decode gain (aggregate tok/s over batch 1):")
     lines.append("")
@@ -69,6 +69,8 @@ def main():
     for r in quality:
         model = os.path.basename(r["reference"].rstrip("/"))
         cand = r["quantize"] or os.path.basename(r["candidate"])
+        if r.get("kv_cache", "f32") != "f32":
+            cand = "f16 KV cache" if r["candidate"] == r["reference"] and not r["quantize"] else f"{cand}, f16 KV cache"
         q.append(f"| {model} ({r['reference_format']}) | {cand} ({r['candidate_format']}) | {r['positions']} | "
                  f"{100 * r['top1_agreement']:.1f}% | {r['mean_relative_error']:.4f} | {r['max_relative_error']:.4f} | "
                  f"{r['mean_kl']:.5f} |")

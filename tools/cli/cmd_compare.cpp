@@ -1,9 +1,10 @@
-// zaya compare --model DIR [--quantize SPEC | --other PATH] [--prompts N] [--tokens T] [--json]
+// zaya compare --model DIR [--quantize SPEC | --other PATH] [--kv-cache f16] [--prompts N] [--tokens T] [--json]
 //
 // The quality report of a weight format: runs a fixed prompt set through the reference model (as
 // stored, e.g. BF16) and through the candidate (the same checkpoint quantized on load with
 // --quantize, or another file such as a GGUF written by `zaya quantize`), teacher-forced, and
-// compares the logits at every position: top-1 agreement, mean relative logit error
+// compares the logits at every position (with --kv-cache f16 the candidate also runs on an f16
+// KV cache; alone, that is the whole difference): top-1 agreement, mean relative logit error
 // ||a - b|| / ||a||, and mean KL(p_ref || p_candidate). The reference runs first and is
 // released before the candidate loads, so peak memory is one model plus the logits.
 #include "cli.h"
@@ -62,10 +63,11 @@ std::vector<std::vector<int32_t>> make_prompts(const std::string& dir, int count
 
 // Logits at every position of every prompt, [prompt][position][vocab] flattened.
 std::vector<float> run_all(const std::shared_ptr<const zaya::Model>& model, const std::vector<std::vector<int32_t>>& prompts,
-                           int threads) {
+                           int threads, zaya::DType kv_cache) {
   const size_t V = static_cast<size_t>(model->config().vocab);
   const size_t T = prompts.front().size();
-  zaya::Context ctx(model, {.max_sequences = 1, .max_context = static_cast<int64_t>(T), .threads = threads, .truncate_window = 0});
+  zaya::Context ctx(model, {.max_sequences = 1, .max_context = static_cast<int64_t>(T), .threads = threads, .truncate_window = 0,
+                            .kv_cache_type = kv_cache});
   std::vector<float> all;
   all.reserve(prompts.size() * T * V);
   for (const auto& ids : prompts) {
@@ -91,8 +93,10 @@ int run_compare(zaya::cli::Args& args) {
   const bool as_json = args.flag("json");
   zaya::ModelOptions reference_options;
   reference_options.backend = args.get_or("backend", "cpu");
+  const zaya::DType kv_cache = zaya::cli::parse_kv_cache(args);
   args.finish();
-  if (!other == !spec) zaya::fail(zaya::ErrorCode::invalid_argument, "compare: give exactly one of --quantize SPEC or --other PATH");
+  if ((other && spec) || (!other && !spec && kv_cache == zaya::DType::f32))
+    zaya::fail(zaya::ErrorCode::invalid_argument, "compare: give one of --quantize SPEC or --other PATH, or --kv-cache f16");
 
   std::vector<std::vector<int32_t>> prompts;
   std::vector<float> reference;
@@ -101,21 +105,18 @@ int run_compare(zaya::cli::Args& args) {
   {
     auto model = zaya::Model::load(dir, reference_options);
     prompts = make_prompts(dir, count, tokens, model->config().vocab);
-    reference = run_all(model, prompts, threads);
+    reference = run_all(model, prompts, threads, zaya::DType::f32);
     reference_format = model->info().stored_dtypes;
     reference_vocab = model->config().vocab;
   }
   zaya::ModelOptions candidate_options = reference_options;
   std::string candidate_path = dir;
-  if (spec) {
-    candidate_options.quantize = zaya::QuantizationPlan::parse(*spec);
-  } else {
-    candidate_path = *other;
-  }
+  if (spec) candidate_options.quantize = zaya::QuantizationPlan::parse(*spec);
+  if (other) candidate_path = *other;
   auto candidate = zaya::Model::load(candidate_path, candidate_options);
   if (candidate->config().vocab != reference_vocab)
     zaya::fail(zaya::ErrorCode::invalid_argument, "compare: {} has another vocabulary size than {}", candidate_path, dir);
-  const std::vector<float> test = run_all(candidate, prompts, threads);
+  const std::vector<float> test = run_all(candidate, prompts, threads, kv_cache);
   const std::string candidate_format = candidate->info().stored_dtypes;
 
   const size_t V = static_cast<size_t>(candidate->config().vocab);
@@ -149,15 +150,16 @@ int run_compare(zaya::cli::Args& args) {
   if (as_json) {
     fmt::print("{{\"reference\":{},\"reference_format\":{},\"candidate\":{},\"candidate_format\":{},\"quantize\":{},"
                "\"positions\":{},\"top1_agreement\":{:.4f},\"mean_relative_error\":{:.6f},\"max_relative_error\":{:.6f},"
-               "\"mean_kl\":{:.6f}}}\n",
+               "\"mean_kl\":{:.6f},\"kv_cache\":\"{}\"}}\n",
                zaya::json::quote(dir), zaya::json::quote(reference_format), zaya::json::quote(candidate_path),
                zaya::json::quote(candidate_format), zaya::json::quote(candidate_options.quantize.to_string()), rows, top1,
-               rel_sum / static_cast<double>(rows), rel_max, kl_sum / static_cast<double>(rows));
+               rel_sum / static_cast<double>(rows), rel_max, kl_sum / static_cast<double>(rows), zaya::cli::kv_cache_name(kv_cache));
     return 0;
   }
   fmt::print("reference         {} ({})\n", dir, reference_format);
-  fmt::print("candidate         {} ({}{})\n", candidate_path, candidate_format,
-             spec ? ", quantized on load: " + candidate_options.quantize.to_string() : "");
+  fmt::print("candidate         {} ({}{}{})\n", candidate_path, candidate_format,
+             spec ? ", quantized on load: " + candidate_options.quantize.to_string() : "",
+             kv_cache == zaya::DType::f16 ? ", f16 KV cache" : "");
   fmt::print("positions         {} ({} prompts x {} tokens)\n", rows, prompts.size(), tokens);
   fmt::print("top-1 agreement   {:.2f}%\n", 100 * top1);
   fmt::print("relative error    mean {:.4f}, max {:.4f}   (||a - b|| / ||a|| over the vocabulary)\n",
@@ -169,5 +171,5 @@ int run_compare(zaya::cli::Args& args) {
 }  // namespace
 
 ZAYA_CLI_COMMAND("compare",
-                 "compare --model DIR (--quantize SPEC | --other PATH) [--prompts N] [--tokens T] [--json]   quality of a weight format",
+                 "compare --model DIR [--quantize SPEC | --other PATH] [--kv-cache f16] [--prompts N] [--tokens T] [--json]   quality of a weight format or KV cache type",
                  {"json"}, run_compare);

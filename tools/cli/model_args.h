@@ -31,4 +31,7 @@ inline DType parse_kv_cache(Args& args) {
   fail(ErrorCode::invalid_argument, "--kv-cache must be f32 or f16, not '{}'", type);
 }
 
+// As --kv-cache spells it (reports and JSON).
+inline const char* kv_cache_name(DType type) { return type == DType::f16 ? "f16" : "f32"; }
+
 }  // namespace zaya::cli
