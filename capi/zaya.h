@@ -665,7 +665,7 @@ ZAYA_API void zaya_rsa_free(zaya_rsa* run);
  *   final_n, final_beta, final_temperature, final_top_p, final_top_k, ...   the final stage
  *   max_decode_tokens, max_prefill_tokens, max_seconds                        run budgets
  *   memory_budget_bytes, max_batch, threads, progress_every, keep_outputs
- *   enable_thinking ("true" | "false" | "default")
+ *   enable_thinking ("true" | "false" | "default"), kv_cache ("f32" | "f16": ZAYA_KV_*)
  * Unknown names and unparsable values are ZAYA_ERR_INVALID_ARGUMENT; the combination is checked
  * by zaya_rsa_run(). New names may be added; names are never removed within an ABI. */
 ZAYA_API zaya_status zaya_rsa_set(zaya_rsa* run, const char* name, const char* value);

@@ -1068,8 +1068,10 @@ TEST_CASE("Markovian RSA through the C ABI: options by name, progress, cancel, J
   Owned<zaya_rsa> run(r);
   const std::pair<const char*, const char*> options[] = {
       {"n", "3"}, {"c", "2"}, {"t", "1"}, {"beta", "6"}, {"tau", "4"}, {"seed", "5"}, {"threads", "1"},
-      {"temperature", "0.9"}, {"progress_every", "2"}, {"enable_thinking", "default"}, {"tail", "full"}};
+      {"temperature", "0.9"}, {"progress_every", "2"}, {"enable_thinking", "default"}, {"tail", "full"},
+      {"kv_cache", "f16"}};
   for (const auto& [name, value] : options) ZREQUIRE_OK(zaya_rsa_set(r, name, value));
+  ZCHECK_STATUS(zaya_rsa_set(r, "kv_cache", "f8"), ZAYA_ERR_INVALID_ARGUMENT);
   ZCHECK_STATUS(zaya_rsa_set(r, "warp_factor", "9"), ZAYA_ERR_INVALID_ARGUMENT);
   ZCHECK_STATUS(zaya_rsa_set(r, "n", "many"), ZAYA_ERR_INVALID_ARGUMENT);
   ZCHECK_STATUS(zaya_rsa_set(r, "n", "0"), ZAYA_ERR_INVALID_ARGUMENT);

@@ -41,9 +41,10 @@ std::shared_ptr<const Tokenizer> tokenizer() {
   return t;
 }
 
-ModelEngine make_engine(int threads = 1) {
+ModelEngine make_engine(int threads = 1, DType kv_cache = DType::f32) {
   ModelEngineOptions o;
   o.threads = threads;
+  o.kv_cache_type = kv_cache;
   o.enable_thinking = true;  // the tiny template then opens <think> in the generation prompt
   return ModelEngine(tiny_model(), tokenizer(), o);
 }
@@ -96,6 +97,10 @@ TEST_CASE("the tiny chat tokenizer loads, round-trips and renders a thinking Cha
   CHECK(engine.kv_bytes_per_token() == 2u * static_cast<uint64_t>(c.kv_dim()) * 4u * static_cast<uint64_t>(c.blocks));
   CHECK(engine.fixed_bytes_per_sequence() ==
         static_cast<uint64_t>((2 * c.conv_channels() + c.value_proj_dim()) * 4 * c.blocks));
+  // With the f16 KV cache half the per-token cost; the fixed state is f32 either way.
+  auto half = make_engine(1, DType::f16);
+  CHECK(half.kv_bytes_per_token() == engine.kv_bytes_per_token() / 2);
+  CHECK(half.fixed_bytes_per_sequence() == engine.fixed_bytes_per_sequence());
 }
 
 TEST_CASE("end to end: T+1 stages of N, tails <= tau, generated <= beta, C distinct sources") {
@@ -191,6 +196,11 @@ TEST_CASE("end to end: same seed -> identical run, whatever the wave size or thr
   // Two threads.
   auto engine2 = make_engine(2);
   CHECK(same_run(a, run(engine2, config(11), Question{kQuestion})));
+
+  // On the f16 KV cache a run is just as independent of the wave size.
+  auto half = make_engine(1, DType::f16);
+  const RsaResult h = run(half, config(11), Question{kQuestion});
+  CHECK(same_run(h, run(half, one, Question{kQuestion})));
 
   // A budget that cannot hold one sequence is a clear error.
   RsaConfig tiny = config(11);

@@ -90,6 +90,11 @@ void set_option(zaya_rsa& h, std::string_view name, std::string_view value) {
   else if (name == "progress_every") c.progress_every = static_cast<int>(parse_int(name, value, 0, 1 << 30));
   else if (name == "keep_outputs") c.keep_outputs = parse_bool(name, value);
   else if (name == "threads") h.engine_options.threads = static_cast<int>(parse_int(name, value, 0, 1024));
+  else if (name == "kv_cache") {
+    if (value == "f32") h.engine_options.kv_cache_type = DType::f32;
+    else if (value == "f16") h.engine_options.kv_cache_type = DType::f16;
+    else c_fail(ZAYA_ERR_INVALID_ARGUMENT, "rsa option kv_cache = '{}' (f32 or f16)", value);
+  }
   else if (name == "enable_thinking") {
     if (value == "default") h.engine_options.enable_thinking.reset();
     else h.engine_options.enable_thinking = parse_bool(name, value);

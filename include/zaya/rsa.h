@@ -28,6 +28,7 @@
 // orchestrator with a scripted stand-in engine.
 #pragma once
 
+#include <zaya/dtype.h>
 #include <zaya/generator.h>
 #include <zaya/sampler.h>
 
@@ -376,6 +377,7 @@ class Orchestrator {
 
 struct ModelEngineOptions {
   int threads = 0;                  // Context threads; 0 = one per hardware thread
+  DType kv_cache_type = DType::f32;  // ContextOptions::kv_cache_type of the stage contexts (f32 or f16)
   size_t max_batch_tokens = 512;    // prefill chunk size across sequences
   std::optional<bool> enable_thinking;  // passed to the chat template when set
 };

@@ -55,10 +55,13 @@ ModelEngine::ModelEngine(std::shared_ptr<const Model> model, std::shared_ptr<con
   special.erase(std::unique(special.begin(), special.end()), special.end());
   special_ids_ = std::move(special);
 
-  // Per-token cache cost: K and V rows of kv_dim floats in every block. The fixed state of a
-  // sequence (CCA conv + delayed value; no truncation ring here) is measured on an empty one.
-  kv_bytes_per_token_ = 2ull * static_cast<uint64_t>(c.kv_dim()) * sizeof(float) * static_cast<uint64_t>(c.blocks);
-  Context probe(model_, {.max_sequences = 1, .max_context = 1, .threads = 1, .truncate_window = 0});
+  // Per-token cache cost: K and V rows of kv_dim elements (f32 or f16) in every block. The fixed
+  // state of a sequence (CCA conv + delayed value; no truncation ring here) is measured on an
+  // empty one (which also validates the cache type).
+  const uint64_t element = options_.kv_cache_type == DType::f16 ? 2 : 4;
+  kv_bytes_per_token_ = 2ull * static_cast<uint64_t>(c.kv_dim()) * element * static_cast<uint64_t>(c.blocks);
+  Context probe(model_, {.max_sequences = 1, .max_context = 1, .threads = 1, .truncate_window = 0,
+                         .kv_cache_type = options_.kv_cache_type});
   fixed_bytes_per_sequence_ = probe.state_bytes(0);
 }
 
@@ -110,8 +113,10 @@ StageRun ModelEngine::generate_stage(std::span<const int32_t> question, std::vec
     max_new = std::max(max_new, job.max_tokens);
   }
   const int64_t max_len = static_cast<int64_t>(max_prompt) + std::max<int64_t>(max_new, 1);
-  const uint64_t per_sequence = fixed_bytes_per_sequence_ + static_cast<uint64_t>(max_len) * kv_bytes_per_token_;
-  const uint64_t reserved = any_question ? fixed_bytes_per_sequence_ + question.size() * kv_bytes_per_token_ : 0;
+  // Caches hold whole key blocks of positions (zaya/backend.h).
+  auto positions = [](uint64_t tokens) { return (tokens + kv_key_block - 1) / kv_key_block * kv_key_block; };
+  const uint64_t per_sequence = fixed_bytes_per_sequence_ + positions(static_cast<uint64_t>(max_len)) * kv_bytes_per_token_;
+  const uint64_t reserved = any_question ? fixed_bytes_per_sequence_ + positions(question.size()) * kv_bytes_per_token_ : 0;
   const int wave = plan_wave_size(jobs.size(), per_sequence, reserved, stage_options.memory_budget_bytes,
                                   stage_options.max_batch);
   run.wave_size = wave;
@@ -122,7 +127,8 @@ StageRun ModelEngine::generate_stage(std::span<const int32_t> question, std::vec
   Context ctx(model_, {.max_sequences = wave + (any_question ? 1 : 0),
                        .max_context = max_len,
                        .threads = options_.threads,
-                       .truncate_window = 0});
+                       .truncate_window = 0,
+                       .kv_cache_type = options_.kv_cache_type});
   struct ActiveGuard {
     ModelEngine& engine;
     ~ActiveGuard() {
