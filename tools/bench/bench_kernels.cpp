@@ -8,9 +8,10 @@
 // BENCH_DTYPES=q4_0,bf16 choose), cycling through enough copies of the matrix (>= 128 MiB) that
 // the weights stream from DRAM rather than the L3, and prints GB/s of weight bytes and GFLOP/s.
 // The quantized formats are also run in their row-interleaved layout (CpuBackend::matmul_interleaved,
-// rows "*_r16" for Q8_0 / Q4_0, "*_r8" for Q4_K);
+// rows "*_r16");
 // bf16 uses the vdpbf16ps prefill kernel from its threshold on (BENCH_BF16_DP=0: the exact f32
-// path). The first line is one thread's plain sequential read speed, for reference. Not a test:
+// path). The first line is one thread's plain sequential read speed, for reference.
+// BENCH_ATTENTION=600 times the attention kernel instead (see bench_attention). Not a test:
 // numbers depend on the machine and its load.
 #include "cpu/cpu_backend.h"
 #include "cpu/kernels.h"
@@ -23,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <string_view>
@@ -38,7 +40,65 @@ std::string lower(std::string_view s) {
 }
 }  // namespace
 
+// BENCH_ATTENTION=LEN: the attention kernel instead (KernelTable::attend / attend_f16, one thread):
+// 4 query heads per kv head, head_dim 128, LEN cached positions in the head-major layout of
+// zaya/backend.h, 1 or 2 kv heads per call (a decode split by kv head, or a whole row), f32 and
+// f16 caches; "dram" cycles through >= 256 MiB of caches, "hot" repeats one.
+int bench_attention(size_t len) {
+  const auto& k = cpu::kernels();
+  const size_t d = 128, group = 4, capacity = (len + kv_key_block - 1) / kv_key_block * kv_key_block;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::printf("kernels: %s, attention over %zu positions, 1 thread\n", k.isa, len);
+  std::printf("%-6s %-8s %-5s %10s %10s\n", "cache", "kv heads", "from", "us/call", "GB/s");
+  for (size_t kv_heads : {1, 2}) {
+    for (bool half : {false, true}) {
+      const size_t element = half ? 2 : 4, stride = capacity * d;
+      const size_t bytes = 2 * kv_heads * stride * element;  // keys + values
+      const size_t copies = std::max<size_t>(2, (size_t(256) << 20) / bytes + 1);
+      std::vector<std::vector<uint8_t>> keys(copies, std::vector<uint8_t>(bytes / 2)), values = keys;
+      for (auto* set : {&keys, &values})
+        for (auto& v : *set)
+          for (size_t i = 0; i < kv_heads * stride; ++i) {
+            const float x = g(rng);
+            if (half) {
+              const uint16_t h = f32_to_f16(x);
+              std::memcpy(v.data() + 2 * i, &h, 2);
+            } else {
+              std::memcpy(v.data() + 4 * i, &x, 4);
+            }
+          }
+      std::vector<float> q(kv_heads * group * d), out(q.size()), scores(kv_heads * group * capacity);
+      for (auto& x : q) x = g(rng) * 0.1f;
+      auto call = [&](size_t c) {
+        if (half)
+          k.attend_f16(q.data(), kv_heads, group, d, reinterpret_cast<const uint16_t*>(keys[c].data()),
+                       reinterpret_cast<const uint16_t*>(values[c].data()), stride, len, 0.088f, scores.data(), out.data());
+        else
+          k.attend(q.data(), kv_heads, group, d, reinterpret_cast<const float*>(keys[c].data()),
+                   reinterpret_cast<const float*>(values[c].data()), stride, len, 0.088f, scores.data(), out.data());
+      };
+      for (bool hot : {false, true}) {
+        size_t calls = 0;
+        const auto t0 = std::chrono::steady_clock::now();
+        double secs = 0;
+        while (secs < 0.4 || calls < copies) {
+          call(hot ? 0 : calls % copies);
+          ++calls;
+          secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        }
+        const double us = 1e6 * secs / double(calls);
+        const double used = 2.0 * double(kv_heads * len * d * element);  // the bytes that count
+        std::printf("%-6s %-8zu %-5s %10.1f %10.2f\n", half ? "f16" : "f32", kv_heads, hot ? "hot" : "dram", us,
+                    used / us / 1e3);
+      }
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (const char* e = std::getenv("BENCH_ATTENTION"); e && *e) return bench_attention(std::strtoul(e, nullptr, 10));
   std::vector<int> thread_counts;
   for (int i = 1; i < argc; ++i) thread_counts.push_back(std::atoi(argv[i]));
   if (thread_counts.empty()) thread_counts = {1, 2};
