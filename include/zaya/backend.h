@@ -28,6 +28,12 @@ struct Workspace {
 // Positions per key block of the KV cache layout below.
 inline constexpr size_t kv_key_block = 16;
 
+// Element index of dimension i of kv head j's key at position t in that layout (head_stride
+// elements between kv heads).
+constexpr size_t kv_key_index(size_t head_stride, size_t head_dim, size_t j, size_t t, size_t i) noexcept {
+  return j * head_stride + t / kv_key_block * kv_key_block * head_dim + i * kv_key_block + t % kv_key_block;
+}
+
 // One query row of attention: q [q_heads, head_dim] against `length` cached positions of one
 // sequence; writes out [q_heads, head_dim]. The cache is head-major (src/model/kv_cache.h):
 //   values + j * head_stride   kv head j, [position][head_dim]

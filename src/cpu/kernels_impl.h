@@ -215,10 +215,7 @@ struct Kernels {
     constexpr size_t B = kv_key_block;
     static_assert(B % L == 0, "a key block is whole vectors");
     const T* kp[NV];
-    for (int j = 0; j < NV; ++j) {
-      const size_t p = t + static_cast<size_t>(j) * L;
-      kp[j] = kt + p / B * B * d + p % B;
-    }
+    for (int j = 0; j < NV; ++j) kp[j] = kt + kv_key_index(0, d, 0, t + static_cast<size_t>(j) * L, 0);
     F acc[NH][NV];
     for (int a = 0; a < NH; ++a)
       for (int j = 0; j < NV; ++j) acc[a][j] = F(0.0f);

@@ -86,12 +86,11 @@ class HipBackend final : public Backend {
       values.resize(len * kv_heads * d);
       for (size_t j = 0; j < kv_heads; ++j)
         for (size_t t = 0; t < len; ++t) {
-          const size_t key = j * row.head_stride + t / kv_key_block * kv_key_block * d + t % kv_key_block;
           const size_t value = j * row.head_stride + t * d;
           float* k_out = keys.data() + (t * kv_heads + j) * d;
           float* v_out = values.data() + (t * kv_heads + j) * d;
           for (size_t i = 0; i < d; ++i) {
-            k_out[i] = element(row.keys, key + i * kv_key_block);
+            k_out[i] = element(row.keys, kv_key_index(row.head_stride, d, j, t, i));
             v_out[i] = element(row.values, value + i);
           }
         }

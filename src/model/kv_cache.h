@@ -81,11 +81,13 @@ class KvCache {
   // key / value: [kv_heads * head_dim] floats, position pos < capacity().
   void store_key(size_t pos, const float* key) noexcept {
     for (size_t j = 0; j < kv_heads_; ++j)
-      for (size_t i = 0; i < head_dim_; ++i) put(keys_, key_index(j, pos) + i * kv_key_block, key[j * head_dim_ + i]);
+      for (size_t i = 0; i < head_dim_; ++i)
+        put(keys_, kv_key_index(head_stride(), head_dim_, j, pos, i), key[j * head_dim_ + i]);
   }
   void load_key(size_t pos, float* key) const noexcept {
     for (size_t j = 0; j < kv_heads_; ++j)
-      for (size_t i = 0; i < head_dim_; ++i) key[j * head_dim_ + i] = get(keys_, key_index(j, pos) + i * kv_key_block);
+      for (size_t i = 0; i < head_dim_; ++i)
+        key[j * head_dim_ + i] = get(keys_, kv_key_index(head_stride(), head_dim_, j, pos, i));
   }
   void store_value(size_t pos, const float* value) noexcept {
     for (size_t j = 0; j < kv_heads_; ++j)
@@ -99,11 +101,8 @@ class KvCache {
  private:
   using Bytes = std::vector<std::byte, CacheLineAllocator<std::byte>>;
 
-  // Element index of dimension 0 of kv head `head` at position pos; a key's dimension i is
-  // kv_key_block elements on, a value's the next element.
-  size_t key_index(size_t head, size_t pos) const noexcept {
-    return head * head_stride() + pos / kv_key_block * kv_key_block * head_dim_ + pos % kv_key_block;
-  }
+  // Element index of dimension 0 of kv head `head`'s value at position pos (the keys:
+  // kv_key_index, zaya/backend.h).
   size_t value_index(size_t head, size_t pos) const noexcept { return head * head_stride() + pos * head_dim_; }
 
   void put(Bytes& b, size_t index, float x) const noexcept {
