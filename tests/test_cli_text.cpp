@@ -68,3 +68,40 @@ TEST_CASE("chat answers each line of stdin and exits at end of input") {
   auto eof = run("chat --model " + model + " --max-tokens 4 --greedy", "hi\n");
   CHECK(eof.status == 0);
 }
+
+TEST_CASE("chat: a later turn answers as the whole conversation prompted afresh would (the cached prefix is reused)") {
+  // The default model's template opens <think> in the generation prompt and drops reasoning from
+  // the history, so turn 2's prompt shares all but the last tokens of turn 1's: chat cuts its
+  // cached prompt back to that prefix and prefills the rest.
+  const std::string model = (std::filesystem::path(ZAYA_SOURCE_DIR) / "models" / "zaya-arith").string();
+  auto chat = run("chat --model " + model + " --max-tokens 64 --greedy --hide-reasoning --threads 1",
+                  "Ben has 70 apples. He eats 5. How many?\nAnd if he buys 10 more?\n/exit\n");
+  REQUIRE_MESSAGE(chat.status == 0, chat.err);
+  std::vector<std::string> answers;  // stdout: "> " answer "\n" per turn, then the last "> "
+  for (size_t at = chat.out.find("> "); at != std::string::npos;) {
+    const size_t next = chat.out.find("\n> ", at + 2);
+    answers.push_back(chat.out.substr(at + 2, (next == std::string::npos ? chat.out.size() : next) - at - 2));
+    at = next == std::string::npos ? next : next + 1;
+  }
+  REQUIRE(answers.size() >= 2);
+  CHECK(answers[0] == "\\boxed{65}");  // the answer only: the reasoning is neither shown nor kept
+  auto json_escape = [](const std::string& s) {
+    std::string out;
+    for (char ch : s) out += ch == '\\' ? std::string("\\\\") : ch == '"' ? std::string("\\\"") : std::string(1, ch);
+    return out;
+  };
+  auto messages = test::temp_dir("cli-chat-turns") / "m.json";
+  std::ofstream(messages) << R"([{"role": "user", "content": "Ben has 70 apples. He eats 5. How many?"},)"
+                          << R"({"role": "assistant", "content": ")" << json_escape(answers[0]) << R"("},)"
+                          << R"({"role": "user", "content": "And if he buys 10 more?"}])";
+  auto fresh = run("generate --model " + model + " --chat " + messages.string() + " --max-tokens 64 --greedy --json --threads 1");
+  REQUIRE_MESSAGE(fresh.status == 0, fresh.err);
+  // Its text, JSON-escaped: reasoning, "</think>\n\n", the answer.
+  const size_t think = fresh.out.find("</think>\\n\\n");
+  const size_t end = fresh.out.find("\",\"finish\"");
+  REQUIRE(think != std::string::npos);
+  REQUIRE(end != std::string::npos);
+  std::string answer = fresh.out.substr(think + 12, end - think - 12);
+  for (size_t at = 0; (at = answer.find("\\\\", at)) != std::string::npos; ++at) answer.replace(at, 2, "\\");
+  CHECK(answers[1] == answer);
+}

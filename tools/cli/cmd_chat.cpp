@@ -1,6 +1,11 @@
 // zaya chat --model DIR [--system TEXT] [--hide-reasoning] [--no-think] [--max-tokens N] [sampling flags]
 // An interactive chat in the terminal: history kept, answers streamed, reasoning shown dimmed
 // (or hidden), Ctrl-C stops the current answer (not the program), Ctrl-D or /exit quits.
+// Each turn prefills only what the conversation added: sequence 1 keeps the cache of the last
+// prompt, and sequence 0 starts from a fork of it cut back to the prefix the new prompt shares
+// (templates often render the last generation prompt differently in the history, e.g. without
+// its opening <think>: a few tokens, within the truncate window); otherwise the whole prompt is
+// prefilled again.
 #include "cli.h"
 #include "model_args.h"
 #include "sampling_args.h"
@@ -13,8 +18,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <csignal>
+#include <memory>
 #include <cstdio>
 #include <iostream>
 #include <unistd.h>
@@ -47,8 +55,10 @@ int run_chat(zaya::cli::Args& args) {
   auto model = zaya::Model::load(dir, options);
   auto tokenizer = zaya::load_model_tokenizer(dir);
   zaya::ChatFormatter formatter(tokenizer);
-  zaya::Context ctx(model, {.max_sequences = 1, .max_context = max_context, .threads = threads, .truncate_window = 0,
-                            .kv_cache_type = kv_cache});
+  constexpr int64_t kRewind = 64;  // how far back the cached prompt can be cut (truncate window)
+  zaya::Context ctx(model, {.max_sequences = 2, .max_context = max_context, .threads = threads,
+                            .truncate_window = kRewind, .kv_cache_type = kv_cache});
+  std::vector<int32_t> cached_prompt;  // the prompt whose cache sequence 1 holds (empty: none)
   zaya::Generator generator(ctx, &tokenizer);
   const bool tty = isatty(fileno(stdout));
   const char* dim = tty ? "\x1b[2m" : "";
@@ -82,12 +92,47 @@ int run_chat(zaya::cli::Args& args) {
       messages.as_array().pop_back();
       continue;
     }
-    ctx.clear(0);
     ctx.reset_cancel();
-    zaya::ChatOutputParser parser;
-    std::vector<zaya::ChatEvent> events;
     g_active_context.store(&ctx);
-    auto results = generator.run({zaya::GenerationRequest{0, prompt, nullptr, config}}, [&](const zaya::TokenEvent& e) {
+    // Sequence 0 := the shared prefix of the cached prompt (or nothing), then the rest of the
+    // prompt; its state is kept in sequence 1 for the next turn.
+    size_t reused = static_cast<size_t>(
+        std::mismatch(cached_prompt.begin(), cached_prompt.end(), prompt.begin(), prompt.end()).first - cached_prompt.begin());
+    if (reused == prompt.size() || cached_prompt.size() - reused > static_cast<size_t>(kRewind) - 2) reused = 0;
+    std::shared_ptr<const std::vector<float>> logits;
+    try {
+      ctx.clear(0);
+      if (reused > 0) {
+        ctx.fork(1, 0);
+        try {
+          ctx.truncate(0, static_cast<int64_t>(reused));
+        } catch (const zaya::Error&) {  // not cut exactly after all: the whole prompt, then
+          ctx.clear(0);
+          reused = 0;
+        }
+      }
+      logits = std::make_shared<const std::vector<float>>(
+          ctx.prefill(0, std::span<const int32_t>(prompt).subspan(reused)));
+      ctx.fork(0, 1);
+      cached_prompt = prompt;
+    } catch (const zaya::Error& e) {
+      g_active_context.store(nullptr);
+      fmt::print(stderr, "{}\n", e.code() == zaya::ErrorCode::cancelled ? "[stopped]" : std::string("error: ") + e.what());
+      messages.as_array().pop_back();  // sequence 1 and cached_prompt still agree: nothing else to undo
+      continue;
+    }
+    // A template that opens <think> in the generation prompt leaves the model inside reasoning:
+    // the parser must know, or the reasoning would be shown and kept as the answer.
+    zaya::ChatOutputOptions output_options;
+    {
+      const size_t tail = std::min<size_t>(prompt.size(), 8);
+      std::string end = tokenizer.decode(std::span<const int32_t>(prompt).last(tail));
+      while (!end.empty() && std::isspace(static_cast<unsigned char>(end.back()))) end.pop_back();
+      output_options.starts_in_reasoning = end.ends_with("<think>");
+    }
+    zaya::ChatOutputParser parser(output_options);
+    std::vector<zaya::ChatEvent> events;
+    auto results = generator.run({zaya::GenerationRequest{0, {}, logits, config}}, [&](const zaya::TokenEvent& e) {
       events.clear();
       parser.feed(e.text, events);
       if (e.finish != zaya::FinishReason::none) parser.finish(events);
@@ -103,7 +148,7 @@ int run_chat(zaya::cli::Args& args) {
     const auto& r = results[0];
     if (r.finish == zaya::FinishReason::cancelled) fmt::print(stderr, "\n[stopped]");
     fmt::print("\n");
-    messages.as_array().push_back(zaya::Value::object({{"role", "assistant"}, {"content", zaya::parse_chat_output(r.text).content}}));
+    messages.as_array().push_back(zaya::Value::object({{"role", "assistant"}, {"content", zaya::parse_chat_output(r.text, output_options).content}}));
   }
   return 0;
 }
