@@ -22,9 +22,9 @@
 #include <atomic>
 #include <cctype>
 #include <csignal>
-#include <memory>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <unistd.h>
 
 namespace {
@@ -101,16 +101,15 @@ int run_chat(zaya::cli::Args& args) {
     if (reused == prompt.size() || cached_prompt.size() - reused > static_cast<size_t>(kRewind) - 2) reused = 0;
     std::shared_ptr<const std::vector<float>> logits;
     try {
-      ctx.clear(0);
       if (reused > 0) {
         ctx.fork(1, 0);
         try {
           ctx.truncate(0, static_cast<int64_t>(reused));
         } catch (const zaya::Error&) {  // not cut exactly after all: the whole prompt, then
-          ctx.clear(0);
           reused = 0;
         }
       }
+      if (reused == 0) ctx.clear(0);
       logits = std::make_shared<const std::vector<float>>(
           ctx.prefill(0, std::span<const int32_t>(prompt).subspan(reused)));
       ctx.fork(0, 1);
