@@ -5,6 +5,7 @@
 
 #include "cca_attention.h"
 #include "experts.h"
+#include "head_shortlist.h"
 #include "router.h"
 #include "sequence_state.h"
 
@@ -25,6 +26,7 @@ struct Context::Impl {
   model::RouterScratch router;
   model::ExpertScratch experts;
   std::vector<model::Route> routes;
+  model::ShortlistScratch shortlist;
   std::vector<std::byte> embedding_group;  // one unpacked group of rows of an interleaved embedding
 };
 

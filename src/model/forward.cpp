@@ -330,8 +330,13 @@ void Context::decode(std::span<const BatchToken> batch) {
         model::rms_norm(im.x.data() + i * H, w.final_norm.data(), H, c.rms_eps, im.normed_for_head.data() + (k++) * H);
     im.logits.resize(std::max<size_t>(logits_rows, 1) * V);
     if (logits_rows) {
-      backend.matmul(im.ws, w.lm_head, im.normed_for_head.data(), H, logits_rows, im.logits.data(), V);
-      weight_bytes += w.lm_head.bytes();
+      if (w.head_shortlist.k > 0) {
+        weight_bytes += model::shortlist_logits(backend, im.ws, w.head_shortlist, w.lm_head, im.normed_for_head.data(),
+                                                logits_rows, im.logits.data(), im.shortlist);
+      } else {
+        backend.matmul(im.ws, w.lm_head, im.normed_for_head.data(), H, logits_rows, im.logits.data(), V);
+        weight_bytes += w.lm_head.bytes();
+      }
     }
   } catch (...) {
     for (size_t k = 0; k < plan.sequences.size(); ++k) {

@@ -1,4 +1,5 @@
 // src/model/model.cpp - Model::load: config.json + safetensors (or one GGUF file) -> checked weights + backend.
+#include "head_shortlist.h"
 #include "weights.h"
 
 #include <zaya/error.h>
@@ -87,6 +88,11 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& directory,
   if (options.storage == WeightStorage::copied || !options.quantize.empty())
     model::store_weights_in_arena(*m->weights_, options.quantize, m->backend_->name() == "cpu", 0,
                                   [&](float f) { report(0.5f + 0.45f * f); return true; });
+  if (options.head_shortlist > 0) {
+    if (m->backend_->name() != "cpu")
+      fail(ErrorCode::unsupported, "head_shortlist: only the CPU backend has it (backend in use: {})", m->backend_->name());
+    m->weights_->head_shortlist = model::build_head_shortlist(m->weights_->lm_head, options.head_shortlist, true, 0);
+  }
   report(1.0f);
   return m;
 }

@@ -62,6 +62,13 @@ struct ArenaFree {
   void operator()(void* p) const noexcept;
 };
 
+// The opt-in cheaper LM head (ModelOptions::head_shortlist; src/model/head_shortlist.h).
+struct HeadShortlist {
+  size_t k = 0;         // candidates rescored per logits row; 0: off
+  WeightMatrix approx;  // the Q4_0 copy of the head [V, H] (row-interleaved for the CPU kernels)
+  std::unique_ptr<void, ArenaFree> storage;
+};
+
 struct ModelWeights {
   WeightMatrix embedding;                  // [V, H]
   WeightMatrix lm_head;                    // [V, H]; the embedding when tied
@@ -81,6 +88,7 @@ struct ModelWeights {
   std::deque<std::vector<float>> owned;
   std::shared_ptr<TensorStore> store;   // null once the weights were copied out of the files
   std::unique_ptr<void, ArenaFree> arena;  // WeightStorage::copied: every matrix, huge-page backed
+  HeadShortlist head_shortlist;
 };
 
 // Calls fn(matrix, class) for every weight matrix the backend multiplies with (the tied LM head

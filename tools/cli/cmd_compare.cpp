@@ -1,4 +1,4 @@
-// zaya compare --model DIR [--quantize SPEC | --other PATH] [--kv-cache f16] [--prompts N] [--tokens T] [--json]
+// zaya compare --model DIR [--quantize SPEC | --other PATH] [--kv-cache f16] [--head-shortlist K] [--prompts N] [--tokens T] [--json]
 //
 // The quality report of a weight format: runs a fixed prompt set through the reference model (as
 // stored, e.g. BF16) and through the candidate (the same checkpoint quantized on load with
@@ -94,9 +94,11 @@ int run_compare(zaya::cli::Args& args) {
   zaya::ModelOptions reference_options;
   reference_options.backend = args.get_or("backend", "cpu");
   const zaya::DType kv_cache = zaya::cli::parse_kv_cache(args);
+  const size_t head_shortlist = zaya::cli::parse_head_shortlist(args);
   args.finish();
-  if ((other && spec) || (!other && !spec && kv_cache == zaya::DType::f32))
-    zaya::fail(zaya::ErrorCode::invalid_argument, "compare: give one of --quantize SPEC or --other PATH, or --kv-cache f16");
+  if ((other && spec) || (!other && !spec && kv_cache == zaya::DType::f32 && head_shortlist == 0))
+    zaya::fail(zaya::ErrorCode::invalid_argument,
+               "compare: give one of --quantize SPEC or --other PATH, or --kv-cache f16, or --head-shortlist K");
 
   std::vector<std::vector<int32_t>> prompts;
   std::vector<float> reference;
@@ -113,6 +115,7 @@ int run_compare(zaya::cli::Args& args) {
   std::string candidate_path = dir;
   if (spec) candidate_options.quantize = zaya::QuantizationPlan::parse(*spec);
   if (other) candidate_path = *other;
+  candidate_options.head_shortlist = head_shortlist;
   auto candidate = zaya::Model::load(candidate_path, candidate_options);
   if (candidate->config().vocab != reference_vocab)
     zaya::fail(zaya::ErrorCode::invalid_argument, "compare: {} has another vocabulary size than {}", candidate_path, dir);
@@ -150,16 +153,18 @@ int run_compare(zaya::cli::Args& args) {
   if (as_json) {
     fmt::print("{{\"reference\":{},\"reference_format\":{},\"candidate\":{},\"candidate_format\":{},\"quantize\":{},"
                "\"positions\":{},\"top1_agreement\":{:.4f},\"mean_relative_error\":{:.6f},\"max_relative_error\":{:.6f},"
-               "\"mean_kl\":{:.6f},\"kv_cache\":\"{}\"}}\n",
+               "\"mean_kl\":{:.6f},\"kv_cache\":\"{}\",\"head_shortlist\":{}}}\n",
                zaya::json::quote(dir), zaya::json::quote(reference_format), zaya::json::quote(candidate_path),
                zaya::json::quote(candidate_format), zaya::json::quote(candidate_options.quantize.to_string()), rows, top1,
-               rel_sum / static_cast<double>(rows), rel_max, kl_sum / static_cast<double>(rows), zaya::cli::kv_cache_name(kv_cache));
+               rel_sum / static_cast<double>(rows), rel_max, kl_sum / static_cast<double>(rows), zaya::cli::kv_cache_name(kv_cache),
+               head_shortlist);
     return 0;
   }
   fmt::print("reference         {} ({})\n", dir, reference_format);
-  fmt::print("candidate         {} ({}{}{})\n", candidate_path, candidate_format,
+  fmt::print("candidate         {} ({}{}{}{})\n", candidate_path, candidate_format,
              spec ? ", quantized on load: " + candidate_options.quantize.to_string() : "",
-             kv_cache == zaya::DType::f16 ? ", f16 KV cache" : "");
+             kv_cache == zaya::DType::f16 ? ", f16 KV cache" : "",
+             head_shortlist ? fmt::format(", LM head shortlist of {}", head_shortlist) : std::string());
   fmt::print("positions         {} ({} prompts x {} tokens)\n", rows, prompts.size(), tokens);
   fmt::print("top-1 agreement   {:.2f}%\n", 100 * top1);
   fmt::print("relative error    mean {:.4f}, max {:.4f}   (||a - b|| / ||a|| over the vocabulary)\n",
@@ -171,5 +176,5 @@ int run_compare(zaya::cli::Args& args) {
 }  // namespace
 
 ZAYA_CLI_COMMAND("compare",
-                 "compare --model DIR [--quantize SPEC | --other PATH] [--kv-cache f16] [--prompts N] [--tokens T] [--json]   quality of a weight format or KV cache type",
+                 "compare --model DIR [--quantize SPEC | --other PATH] [--kv-cache f16] [--head-shortlist K] [--prompts N] [--tokens T] [--json]   quality of a weight format, KV cache type or LM-head shortlist",
                  {"json"}, run_compare);

@@ -5,7 +5,7 @@
 //   seconds). Progress goes to stderr unless --quiet; Ctrl-C stops the run and keeps the best
 //   answer so far.
 //
-// zaya rsa-bench --model DIR [--sizes 1,4,16] [--prompt-tokens P] [--tokens K] [--threads N] [--kv-cache f16] [--json]
+// zaya rsa-bench --model DIR [--sizes 1,4,16] [--prompt-tokens P] [--tokens K] [--threads N] [--kv-cache f16] [--head-shortlist K] [--json]
 //   Aggregate decode tokens/s of one RSA stage of N sequences decoding together (what batching
 //   the population buys). scripts/bench-rsa.sh runs it.
 #include "cli.h"
@@ -108,6 +108,7 @@ int run_rsa(zaya::cli::Args& args) {
   const bool no_think = args.flag("no-think");
   zaya::ModelOptions model_options;
   model_options.backend = args.get_or("backend", "auto");
+  model_options.head_shortlist = zaya::cli::parse_head_shortlist(args);
   ModelEngineOptions engine_options;
   engine_options.threads = static_cast<int>(args.get_int("threads", 0, 0, 1024));
   engine_options.kv_cache_type = zaya::cli::parse_kv_cache(args);
@@ -207,6 +208,7 @@ int run_rsa_bench(zaya::cli::Args& args) {
   const bool as_json = args.flag("json");
   zaya::ModelOptions model_options;
   model_options.backend = args.get_or("backend", "auto");
+  model_options.head_shortlist = zaya::cli::parse_head_shortlist(args);
   ModelEngineOptions engine_options;
   engine_options.threads = static_cast<int>(args.get_int("threads", 0, 0, 1024));
   engine_options.kv_cache_type = zaya::cli::parse_kv_cache(args);
@@ -290,11 +292,11 @@ ZAYA_CLI_COMMAND("rsa",
                              "[--n N --c C --t T --beta B --tau K] [--seed S] [--final-n N --final-beta B "
                              "--final-temperature T --final-top-p P --final-top-k K] [--tail reasoning|answer|full] "
                              "[--max-decode-tokens N --max-prefill-tokens N --max-seconds S] [--memory BYTES[K|M|G]] "
-                             "[--max-batch N] [--threads N] [--kv-cache f32|f16] [--think|--no-think] [--json [--text]] [--quiet] ") +
+                             "[--max-batch N] [--threads N] [--kv-cache f32|f16] [--head-shortlist K] [--think|--no-think] [--json [--text]] [--quiet] ") +
                      zaya::cli::kSamplingUsage + "   Markovian RSA test-time compute",
                  rsa_flags(), run_rsa);
 
 ZAYA_CLI_COMMAND("rsa-bench",
-                 "rsa-bench --model DIR [--sizes 1,4,16] [--prompt-tokens P] [--tokens K] [--repeat R] [--threads N] [--kv-cache f32|f16] [--json]"
+                 "rsa-bench --model DIR [--sizes 1,4,16] [--prompt-tokens P] [--tokens K] [--repeat R] [--threads N] [--kv-cache f32|f16] [--head-shortlist K] [--json]"
                  "   decode tokens/s of one RSA stage of N sequences",
                  {"json"}, run_rsa_bench);

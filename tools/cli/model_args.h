@@ -1,5 +1,7 @@
 // tools/cli/model_args.h - the model-loading flags shared by every command that loads a model:
 //   --backend auto|cpu|hip   --load mmap|copy   --quantize SPEC (zaya/quantization.h; implies copy)
+//   --head-shortlist K (ModelOptions::head_shortlist: a Q4_0 pass over the vocabulary, the K best
+//   tokens rescored by the model's own head)
 // and the context's KV cache type (--kv-cache f32|f16, ContextOptions::kv_cache_type).
 #pragma once
 
@@ -9,7 +11,11 @@
 
 namespace zaya::cli {
 
-inline const char* kModelUsage = "[--backend auto|cpu|hip] [--load mmap|copy] [--quantize q8_0|q4_0|q4_k[,head=F,attn=F,experts=F]]";
+inline const char* kModelUsage = "[--backend auto|cpu|hip] [--load mmap|copy] [--quantize q8_0|q4_0|q4_k[,head=F,attn=F,experts=F]] [--head-shortlist K]";
+
+inline size_t parse_head_shortlist(Args& args) {
+  return static_cast<size_t>(args.get_int("head-shortlist", 0, 0, 1LL << 32));
+}
 
 inline ModelOptions parse_model_options(Args& args) {
   ModelOptions o;
@@ -19,6 +25,7 @@ inline ModelOptions parse_model_options(Args& args) {
   else if (load == "copy") o.storage = WeightStorage::copied;
   else fail(ErrorCode::invalid_argument, "--load must be mmap or copy, not '{}'", load);
   if (auto spec = args.get("quantize")) o.quantize = QuantizationPlan::parse(*spec);
+  o.head_shortlist = parse_head_shortlist(args);
   return o;
 }
 

@@ -1,0 +1,44 @@
+// src/model/head_shortlist.h - the opt-in cheaper LM head (ModelOptions::head_shortlist).
+//
+// Decode streams the whole tied LM head for every token's logits: 262272 x 2048 weights, 42% of
+// the bytes of a Q4 token and 42% of a BF16 one. With a shortlist of K, a Q4_0 copy of the head
+// scores the whole vocabulary (0.56 bytes per weight instead of 2 for BF16 or 1.06 for Q8_0),
+// the K best-scoring rows of each logits row are taken as candidates, and the candidates are
+// scored again by the model's own head, so every candidate's logit is exactly what the full head
+// computes (bit for bit: the same kernel over the same bytes). Every other logit is the Q4_0
+// approximation. Greedy decoding is therefore exact whenever the true best token ranks among
+// the K best of the approximation; `zaya compare --head-shortlist K` measures how often.
+#pragma once
+
+#include "weights.h"
+
+#include <zaya/backend.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace zaya::model {
+
+// Builds the Q4_0 copy of `head` (any stored format, interleaved or not), with the CPU's
+// interleaved layout when repack_for_cpu. Throws zaya::Error(invalid_argument) when the head is
+// already 4-bit (q4_0 / q4_k: the approximation would read as many bytes as the head) or its
+// rows are not whole Q4_0 blocks.
+HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k, bool repack_for_cpu, int threads);
+
+// Scratch of shortlist_logits, kept by the context between calls.
+struct ShortlistScratch {
+  std::vector<uint32_t> candidates;      // per logits row: its K candidate rows
+  std::vector<uint32_t> units;           // distinct units (interleave groups or single rows) to rescore
+  std::vector<uint32_t> unit_offsets;    // where each unit's rows start in `gathered`
+  FloatBuffer gathered;                  // those units' bytes, as one matrix (64-byte aligned)
+  FloatBuffer exact;                     // [n, gathered rows]
+};
+
+// logits [n, V] (row stride V) of the n rows of x [n, H] (stride H): the Q4_0 pass, then the exact
+// rescoring of the union of the rows' candidates; each row takes the exact logits of its own
+// candidates' units (a whole interleave group when the head is interleaved). Returns the weight bytes read.
+size_t shortlist_logits(const Backend& backend, Workspace& ws, const HeadShortlist& shortlist, const WeightMatrix& head,
+                        const float* x, size_t n, float* logits, ShortlistScratch& scratch);
+
+}  // namespace zaya::model
