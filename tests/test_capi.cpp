@@ -183,6 +183,24 @@ TEST_CASE("model loading: errors, progress, cancel, info") {
   p = zaya_model_params_default();
   p.skip_semantics = 7;
   ZCHECK_STATUS(zaya_model_load(tiny_model_dir().c_str(), &p, &m), ZAYA_ERR_INVALID_ARGUMENT);
+  p = zaya_model_params_default();
+  CHECK(p.head_shortlist == 0);
+  p.head_shortlist = -1;
+  ZCHECK_STATUS(zaya_model_load(tiny_model_dir().c_str(), &p, &m), ZAYA_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(zaya_last_error()).find("head_shortlist") != std::string::npos);
+  CHECK(m == nullptr);
+  // The 0.1.0 layout ended before head_shortlist: a caller built against it never has it read.
+  ZREQUIRE_OK(zaya_model_params_init(&p, offsetof(zaya_model_params, head_shortlist)));
+  p.head_shortlist = -1;
+  p.load_tokenizer = 0;
+  ZCHECK_STATUS(zaya_model_load(tiny_model_dir().c_str(), &p, &m), ZAYA_OK);
+  zaya_model_free(m);
+  p = zaya_model_params_default();
+  p.head_shortlist = 8;
+  p.load_tokenizer = 0;
+  ZCHECK_STATUS(zaya_model_load(tiny_model_dir().c_str(), &p, &m), ZAYA_OK);
+  zaya_model_free(m);
+  m = nullptr;
 
   // Progress reaches 1 monotonically; returning ZAYA_STOP cancels.
   struct Progress {

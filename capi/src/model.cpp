@@ -63,6 +63,8 @@ ZAYA_API zaya_status zaya_model_load(const char* directory, const zaya_model_par
       case ZAYA_SKIP_ZERO: options.skip = SkipSemantics::zero; break;
       default: c_fail(ZAYA_ERR_INVALID_ARGUMENT, "skip_semantics = {} (use ZAYA_SKIP_*)", p.skip_semantics);
     }
+    if (p.head_shortlist < 0) c_fail(ZAYA_ERR_INVALID_ARGUMENT, "head_shortlist = {} (0: off, K > 0: K candidates)", p.head_shortlist);
+    options.head_shortlist = static_cast<size_t>(p.head_shortlist);
     if (p.progress) {
       const zaya_progress_fn fn = p.progress;
       void* user_data = p.progress_user_data;

@@ -19,6 +19,7 @@ int main(void) {
   FIELD(zaya_model_params, tokenizer_path);
   FIELD(zaya_model_params, progress);
   FIELD(zaya_model_params, progress_user_data);
+  FIELD(zaya_model_params, head_shortlist);
   SIZE(zaya_model_info);
   FIELD(zaya_model_info, struct_size);
   FIELD(zaya_model_info, vocab_size);

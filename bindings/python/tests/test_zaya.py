@@ -257,6 +257,22 @@ class ModelTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             self.model.context(kv_cache="bf16")
 
+    def test_head_shortlist(self):
+        prompt = read_safetensors_int32(GOLDEN, "input_ids")
+
+        def last_logits(k):
+            model = load_model(head_shortlist=k)
+            with model.context(max_context=64, threads=1) as ctx:
+                return list(ctx.prefill(0, prompt))
+
+        exact, everything, four = last_logits(0), last_logits(10**6), last_logits(4)
+        self.assertEqual(everything, exact)  # clamped to the vocabulary: every logit rescored
+        same = sum(a == b for a, b in zip(exact, four))
+        self.assertGreaterEqual(same, 4)
+        self.assertLess(same, len(exact))
+        with self.assertRaises(zaya.InvalidArgument):
+            load_model(head_shortlist=-1)
+
     def test_batch_generation_and_callbacks(self):
         with self.model.context(max_sequences=2, max_context=128, threads=1) as ctx:
             events = []

@@ -756,16 +756,20 @@ class Model(_Handle):
     _free = staticmethod(_ffi.zaya_model_free)
 
     @classmethod
-    def load(cls, path, backend="auto", tokenizer=True, progress=None, skip_semantics="scale_input"):
+    def load(cls, path, backend="auto", tokenizer=True, progress=None, skip_semantics="scale_input",
+             head_shortlist=0):
         """Loads a Hugging Face checkpoint directory.
 
         tokenizer: True (the one in the directory, if any), False (ids only) or a path.
         progress: callable(fraction) -> return False to cancel the load (raises Cancelled).
+        head_shortlist: 0 (default) or K > 0: a Q4_0 copy of the LM head scores the vocabulary
+        and each row's K best tokens are rescored exactly (opt-in; see docs/PERFORMANCE.md).
         """
         p = _ffi.init(_ffi.ModelParams, _ffi.zaya_model_params_init)
         backend_bytes = _text(backend)
         p.backend = backend_bytes
         p.skip_semantics = {"scale_input": 0, "zero": 1}[skip_semantics]
+        p.head_shortlist = head_shortlist
         tok_path = None
         if tokenizer is False or tokenizer is None:
             p.load_tokenizer = 0

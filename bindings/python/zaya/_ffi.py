@@ -55,7 +55,7 @@ log_fn = CFUNCTYPE(None, c_int32, c_char_p, c_void_p)
 class ModelParams(Structure):
     _fields_ = [("struct_size", c_size_t), ("backend", c_char_p), ("skip_semantics", c_int32),
                 ("load_tokenizer", c_int32), ("tokenizer_path", c_char_p), ("progress", progress_fn),
-                ("progress_user_data", c_void_p)]
+                ("progress_user_data", c_void_p), ("head_shortlist", c_int64)]
 
 
 class ModelInfo(Structure):

@@ -90,6 +90,7 @@ pub struct zaya_model_params {
     pub tokenizer_path: *const c_char,
     pub progress: zaya_progress_fn,
     pub progress_user_data: *mut c_void,
+    pub head_shortlist: i64,
 }
 
 #[repr(C)]
@@ -361,7 +362,8 @@ mod tests {
                 assert_eq!(fields, [$(stringify!($f)),*].len(), "fields of {}", stringify!($t));
             }};
         }
-        check!(zaya_model_params { struct_size, backend, skip_semantics, load_tokenizer, tokenizer_path, progress, progress_user_data });
+        check!(zaya_model_params { struct_size, backend, skip_semantics, load_tokenizer, tokenizer_path, progress, progress_user_data,
+            head_shortlist });
         check!(zaya_model_info { struct_size, vocab_size, hidden_size, layers, experts, max_position, bos_id, eos_id,
             total_params, active_params, stored_bytes, has_tokenizer, has_chat_template, backend, backend_log, directory,
             stored_dtypes });

@@ -464,6 +464,10 @@ pub struct ModelOptions<'a> {
     pub tokenizer: TokenizerSource,
     /// Called with the fraction loaded; return false to cancel (ErrorKind::Cancelled).
     pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
+    /// 0 (default): every logit from the model's LM head. K > 0 (opt-in, CPU backend): a Q4_0
+    /// copy of the head scores the vocabulary and each row's K best tokens are rescored by the
+    /// model's head (their logits exact, the rest approximate).
+    pub head_shortlist: usize,
 }
 
 /// What a loaded model is.
@@ -506,6 +510,8 @@ impl Model {
         let mut params: sys::zaya_model_params = unsafe { sys::defaults(sys::zaya_model_params_init) };
         let backend = c_string(if options.backend.is_empty() { "auto" } else { &options.backend }, "backend")?;
         params.backend = backend.as_ptr();
+        params.head_shortlist = i64::try_from(options.head_shortlist)
+            .map_err(|_| Error::new(sys::ZAYA_ERR_INVALID_ARGUMENT, format!("head_shortlist = {}", options.head_shortlist)))?;
         let tokenizer_path;
         match &options.tokenizer {
             TokenizerSource::ModelDirectory => {}

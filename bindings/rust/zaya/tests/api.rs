@@ -22,7 +22,7 @@ fn load() -> Model {
     Model::load_with(model_dir(), ModelOptions {
         backend: "cpu".into(),
         tokenizer: TokenizerSource::Path(tokenizer_dir()),
-        progress: None,
+        ..Default::default()
     })
     .expect("load the tiny model")
 }
@@ -148,6 +148,26 @@ fn f16_kv_cache() {
     let norm: f64 = exact.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
     assert!(diff > 0.0, "the cache really holds halves");
     assert!(diff / norm < 5e-3, "relative difference {}", diff / norm);
+}
+
+#[test]
+fn head_shortlist() {
+    let prompt = [2, 300, 301, 302, 303, 304];
+    let logits = |head_shortlist| {
+        let model = Model::load_with(model_dir(), ModelOptions {
+            backend: "cpu".into(),
+            tokenizer: TokenizerSource::None,
+            head_shortlist,
+            ..Default::default()
+        })
+        .unwrap();
+        let options = ContextOptions { max_context: 64, threads: 1, ..Default::default() };
+        model.context(&options).unwrap().prefill(0, &prompt).unwrap().to_vec()
+    };
+    let (exact, all, four) = (logits(0), logits(384), logits(4));
+    assert_eq!(exact, all, "a shortlist of the whole vocabulary is the full head");
+    let same = exact.iter().zip(&four).filter(|(a, b)| a == b).count();
+    assert!(same >= 4 && same < exact.len(), "{} of {} logits exact", same, exact.len());
 }
 
 #[test]
