@@ -148,6 +148,17 @@ TEST_CASE("hip forward: interleaved sequences, fork and clear match the CPU back
   CHECK(fwd.length(0) == before);
 }
 
+TEST_CASE("the LM-head shortlist is refused on the hip backend, with a clear error") {
+  EmulatedDevice device(64);
+  try {
+    (void)Model::load(checkpoint("native-f32"), {.backend = "hip", .head_shortlist = 8});
+    FAIL("loaded");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::unsupported);
+    CHECK(std::string(e.what()).find("only the CPU backend") != std::string::npos);
+  }
+}
+
 TEST_CASE("hip forward: truncate within the window matches the CPU backend, beyond it is refused") {
   EmulatedDevice device(64);
   auto golden = read_golden("native-f32");
