@@ -9,16 +9,19 @@
 # 3. runs `zaya bench --json` on each (BF16 from the HF directory, the others from their GGUF
 #    files): the read bandwidth probe, prefill of PROMPT tokens, decode of GEN tokens at batch
 #    1, 4 and 16, weights in the huge-page arena (--load copy), once per KV cache type
-#    (KV_CACHES: the exact f32 cache and the opt-in f16 one);
+#    (KV_CACHES: the exact f32 cache and the opt-in f16 one); BF16 and Q8_0 once more with the
+#    opt-in LM-head shortlist (--head-shortlist SHORTLIST, f32 KV cache);
 # 4. measures quality with `zaya compare` on the trained default model (models/zaya-arith) and
-#    on the 8B synthetic checkpoint; and of the f16 KV cache on the default model;
+#    on the 8B synthetic checkpoint; of the f16 KV cache on the default model; of the shortlist
+#    on both;
 # 5. renders the tables into docs/PERFORMANCE.md (tools/bench/render_performance.py) between
 #    its BEGIN/END markers.
 # Needs a quiet machine: the VM's bandwidth varies between runs, so every roofline fraction is
 # computed against the bandwidth measured in the same run.
 #
 # Environment: BUILD (default build), THREADS (default 2), PROMPT (512), GEN (64), BATCHES (1,4,16),
-# FORMATS (default "bf16 q8_0 q4_0 q4_k"), KV_CACHES (default "f32 f16").
+# FORMATS (default "bf16 q8_0 q4_0 q4_k"), KV_CACHES (default "f32 f16"), SHORTLIST (default 64;
+# 0 skips the shortlist runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -29,6 +32,7 @@ GEN=${GEN:-64}
 BATCHES=${BATCHES:-1,4,16}
 FORMATS=${FORMATS:-bf16 q8_0 q4_0 q4_k}
 KV_CACHES=${KV_CACHES:-f32 f16}
+SHORTLIST=${SHORTLIST:-64}
 ZAYA="$BUILD/zaya"
 mkdir -p "$WORK"
 if [ ! -x "$ZAYA" ]; then
@@ -57,6 +61,12 @@ for fmt in $FORMATS; do
     "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
       --batch "$BATCHES" --load copy --kv-cache "$kv" --json | tee -a "$RESULTS"
   done
+  # The shortlist saves bytes only where the head is wider than its 4-bit approximation.
+  if [ "$SHORTLIST" != 0 ] && { [ "$fmt" = bf16 ] || [ "$fmt" = q8_0 ]; }; then
+    echo "== bench $fmt ($path), LM-head shortlist of $SHORTLIST" >&2
+    "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
+      --batch "$BATCHES" --load copy --head-shortlist "$SHORTLIST" --json | tee -a "$RESULTS"
+  fi
 done
 for fmt in $FORMATS; do
   [ "$fmt" = bf16 ] && continue
@@ -67,6 +77,15 @@ done
 if [[ " $KV_CACHES " == *" f16 "* ]]; then
   echo "== quality f16 KV cache" >&2
   "$ZAYA" compare --model models/zaya-arith --kv-cache f16 --prompts 8 --tokens 64 --threads "$THREADS" --json | tee -a "$QUALITY"
+fi
+if [ "$SHORTLIST" != 0 ]; then
+  echo "== quality of the LM-head shortlist" >&2
+  "$ZAYA" compare --model models/zaya-arith --head-shortlist "$SHORTLIST" --prompts 8 --tokens 64 --threads "$THREADS" --json | tee -a "$QUALITY"
+  "$ZAYA" compare --model "$MODEL" --head-shortlist "$SHORTLIST" --prompts 8 --tokens 32 --threads "$THREADS" --json | tee -a "$QUALITY"
+  if [[ " $FORMATS " == *" q8_0 "* ]]; then
+    "$ZAYA" compare --model "$MODEL" --other "$WORK/zaya1-8b-q8_0.gguf" --head-shortlist "$SHORTLIST" --prompts 2 --tokens 32 \
+      --threads "$THREADS" --json | tee -a "$QUALITY"
+  fi
 fi
 /usr/bin/python3 tools/bench/render_performance.py "$RESULTS" "$QUALITY" docs/PERFORMANCE.md "$LOADS"
 echo "docs/PERFORMANCE.md updated from $RESULTS and $QUALITY" >&2

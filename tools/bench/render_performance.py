@@ -28,6 +28,12 @@ def fmt_name(dtype):
     return "+".join(quant) if quant else parts[0]
 
 
+def variant(r):
+    # The format as the tables name it: the bulk format, plus the opt-in LM-head shortlist.
+    k = r.get("head_shortlist", 0)
+    return fmt_name(r["dtype"]) + (f" + head shortlist {k}" if k else "")
+
+
 def main():
     bench_path, quality_path, doc_path = sys.argv[1:4]
     bench = [json.loads(l) for l in open(bench_path) if l.strip()]
@@ -43,13 +49,13 @@ def main():
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in bench:
         lines.append(
-            f"| {fmt_name(r['dtype'])} | {r.get('kv_cache', 'f32')} | {r.get('weights_bytes', 0) / 1e9:.2f} | {r['batch']} | {r['prefill_tok_s']:.1f}"
+            f"| {variant(r)} | {r.get('kv_cache', 'f32')} | {r.get('weights_bytes', 0) / 1e9:.2f} | {r['batch']} | {r['prefill_tok_s']:.1f}"
             f"{'; %.1f' % r['prefill_bf16dp_tok_s'] if r.get('prefill_bf16dp_tok_s') else ''} | "
             f"{r['decode_tok_s']:.2f} | {r['bytes_per_token'] / 1e6:.0f} | {r['achieved_gbs']:.2f} | {r['bandwidth_gbs']:.1f} | "
             f"{100 * r['roofline_fraction']:.0f}% | {r['peak_rss_mb'] / 1024:.1f} | {r['load_seconds']:.1f} |")
     by_batch = {}
     for r in bench:
-        by_batch.setdefault(f"{fmt_name(r['dtype'])}, {r.get('kv_cache', 'f32')} KV", {})[r["batch"]] = r["decode_tok_s"]
+        by_batch.setdefault(f"{variant(r)}, {r.get('kv_cache', 'f32')} KV", {})[r["batch"]] = r["decode_tok_s"]
     lines.append("")
     lines.append("Batched decode gain (aggregate tok/s over batch 1):")
     lines.append("")
@@ -71,6 +77,9 @@ def main():
         cand = r["quantize"] or os.path.basename(r["candidate"])
         if r.get("kv_cache", "f32") != "f32":
             cand = "f16 KV cache" if r["candidate"] == r["reference"] and not r["quantize"] else f"{cand}, f16 KV cache"
+        if r.get("head_shortlist", 0):
+            shortlist = f"head shortlist {r['head_shortlist']}"
+            cand = shortlist if r["candidate"] == r["reference"] and not r["quantize"] else f"{cand}, {shortlist}"
         q.append(f"| {model} ({r['reference_format']}) | {cand} ({r['candidate_format']}) | {r['positions']} | "
                  f"{100 * r['top1_agreement']:.1f}% | {r['mean_relative_error']:.4f} | {r['max_relative_error']:.4f} | "
                  f"{r['mean_kl']:.5f} |")
