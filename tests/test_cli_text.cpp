@@ -73,7 +73,7 @@ TEST_CASE("chat: a later turn answers as the whole conversation prompted afresh 
   // The default model's template opens <think> in the generation prompt and drops reasoning from
   // the history, so turn 2's prompt shares all but the last tokens of turn 1's: chat cuts its
   // cached prompt back to that prefix and prefills the rest.
-  const std::string model = (std::filesystem::path(ZAYA_SOURCE_DIR) / "models" / "zaya-arith").string();
+  const std::string model = test::default_model().string();
   auto chat = run("chat --model " + model + " --max-tokens 64 --greedy --hide-reasoning --threads 1",
                   "Ben has 70 apples. He eats 5. How many?\nAnd if he buys 10 more?\n/exit\n");
   REQUIRE_MESSAGE(chat.status == 0, chat.err);

@@ -22,7 +22,7 @@ using namespace zaya;
 
 namespace {
 
-std::filesystem::path model_dir() { return std::filesystem::path(ZAYA_SOURCE_DIR) / "models" / "zaya-arith"; }
+std::filesystem::path model_dir() { return test::default_model(); }
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);

@@ -13,17 +13,9 @@ using namespace zaya;
 
 namespace {
 
-std::filesystem::path arith_model() { return std::filesystem::path(ZAYA_SOURCE_DIR) / "models" / "zaya-arith"; }
+std::filesystem::path arith_model() { return test::default_model(); }
 
-std::vector<int32_t> test_ids(int64_t vocab, size_t n) {
-  std::vector<int32_t> ids;
-  uint64_t s = 11;
-  for (size_t i = 0; i < n; ++i) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    ids.push_back(static_cast<int32_t>((s >> 33) % static_cast<uint64_t>(vocab)));
-  }
-  return ids;
-}
+std::vector<int32_t> test_ids(int64_t vocab, size_t n) { return test::pseudo_random_ids(vocab, n, 11); }
 
 struct RowStats {
   size_t min_exact = SIZE_MAX;  // fewest logits of a row equal to the full head's, bit for bit

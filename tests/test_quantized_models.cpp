@@ -18,19 +18,10 @@ using namespace zaya;
 
 namespace {
 
-std::filesystem::path arith_model() { return std::filesystem::path(ZAYA_SOURCE_DIR) / "models" / "zaya-arith"; }
+std::filesystem::path arith_model() { return test::default_model(); }
 
-// Logits at every position of a fixed id sequence.
-
-std::vector<int32_t> test_ids(int64_t vocab, size_t n) {
-  std::vector<int32_t> ids;
-  uint64_t s = 7;
-  for (size_t i = 0; i < n; ++i) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    ids.push_back(static_cast<int32_t>((s >> 33) % static_cast<uint64_t>(vocab)));
-  }
-  return ids;
-}
+// A fixed id sequence.
+std::vector<int32_t> test_ids(int64_t vocab, size_t n) { return test::pseudo_random_ids(vocab, n, 7); }
 
 // Fraction of rows whose argmax agrees, and the mean of per-row ||a - b|| / ||a||.
 std::pair<double, double> agreement(const std::vector<float>& a, const std::vector<float>& b, size_t vocab) {

@@ -25,6 +25,18 @@ namespace zaya::test {
 
 inline std::filesystem::path data_dir() { return ZAYA_TEST_DATA_DIR; }
 inline std::filesystem::path checkpoint(const std::string& name) { return data_dir() / "checkpoints" / "tiny-a" / name; }
+// The trained default model the project ships (models/zaya-arith).
+inline std::filesystem::path default_model() { return std::filesystem::path(ZAYA_SOURCE_DIR) / "models" / "zaya-arith"; }
+
+// n ids in [0, vocab) from a fixed linear congruential sequence (the same for the same seed).
+inline std::vector<int32_t> pseudo_random_ids(int64_t vocab, size_t n, uint64_t seed) {
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < n; ++i) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    ids.push_back(static_cast<int32_t>((seed >> 33) % static_cast<uint64_t>(vocab)));
+  }
+  return ids;
+}
 
 // A fresh empty directory under the system temp dir (removed at the start, left for inspection).
 inline std::filesystem::path temp_dir(const std::string& name) {
