@@ -3,6 +3,8 @@
 // quantize / compare / bench commands. Kernel-level exactness is in test_model_quant.cpp.
 #include "test_support.h"
 
+#include "model/weights.h"
+
 #include <zaya/context.h>
 #include <zaya/error.h>
 #include <zaya/gguf.h>
@@ -10,6 +12,7 @@
 #include <zaya/model_tokenizer.h>
 #include <zaya/quantization.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <sys/wait.h>
@@ -284,4 +287,20 @@ TEST_CASE("zaya quantize, compare and bench on the default model") {
   CHECK(bad.status != 0);
   CHECK(bad.err.find("q5_0") != std::string::npos);
   CHECK(!std::filesystem::exists(out + ".x"));
+}
+
+TEST_CASE("conversion on several threads: a worker's exception reaches the caller, every worker is joined") {
+  std::atomic<int> calls{0};
+  try {
+    model::run_on_threads(4, [&] {
+      if (calls.fetch_add(1) == 2) fail(ErrorCode::out_of_memory, "worker {}", 2);
+    });
+    FAIL("no exception");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::out_of_memory);
+  }
+  CHECK(calls.load() == 4);
+  std::atomic<int> ok{0};
+  model::run_on_threads(1, [&] { ok.fetch_add(1); });
+  CHECK(ok.load() == 1);
 }

@@ -91,10 +91,7 @@ HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k, bool repa
   };
   const unsigned workers =
       threads > 0 ? static_cast<unsigned>(threads) : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < std::min<size_t>(workers, groups); ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  run_on_threads(static_cast<unsigned>(std::min<size_t>(workers, groups)), work);
 
   s.k = std::min(k, rows);
   s.approx = WeightMatrix{DType::q4_0, out, head.rows, head.cols, repack_for_cpu && rows >= G};

@@ -16,7 +16,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sys/mman.h>
 #include <thread>
@@ -35,9 +37,29 @@ void release_file_pages(const void* p, size_t bytes) noexcept {
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
-namespace {
-
-}  // namespace
+void run_on_threads(unsigned workers, const std::function<void()>& work) {
+  std::exception_ptr first;
+  std::mutex mutex;
+  auto guarded = [&] {
+    try {
+      work();
+    } catch (...) {
+      std::lock_guard lock(mutex);
+      if (!first) first = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < workers; ++t) {
+    try {
+      pool.emplace_back(guarded);
+    } catch (...) {  // no more threads: the ones running (and this one) share the work
+      break;
+    }
+  }
+  guarded();
+  for (auto& t : pool) t.join();
+  if (first) std::rethrow_exception(first);
+}
 
 void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, bool repack_for_cpu, int threads,
                             const std::function<bool(float)>& progress) {
@@ -102,10 +124,7 @@ void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, bool 
             convert_matrix_rows(m.row(r0), m.dtype, static_cast<size_t>(m.cols), s.target,
                                 target + static_cast<size_t>(r0) * out_row, static_cast<size_t>(std::min(rows, r0 + chunk) - r0));
         };
-        std::vector<std::thread> pool;
-        for (unsigned t = 1; t < workers; ++t) pool.emplace_back(work);
-        work();
-        for (auto& t : pool) t.join();
+        run_on_threads(workers, work);
       } else {
         convert_matrix_rows(m.row(0), m.dtype, static_cast<size_t>(m.cols), s.target, target, static_cast<size_t>(rows));
       }

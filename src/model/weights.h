@@ -112,6 +112,10 @@ void for_each_matrix(ModelWeights& w, Fn&& fn) {
 // set small while a pass streams through a checkpoint.
 void release_file_pages(const void* p, size_t bytes) noexcept;
 
+// Runs `work` on `workers` threads (this one included) and waits for all of them; the first
+// exception any of them threw is rethrown here (instead of std::terminate on a worker).
+void run_on_threads(unsigned workers, const std::function<void()>& work);
+
 // Converts `rows` consecutive rows of `cols` elements from src_type to target (f32, bf16 or a
 // block format; cols a whole number of the target's blocks), e.g. quantizing a BF16 matrix.
 void convert_matrix_rows(const std::byte* src, DType src_type, size_t cols, DType target, std::byte* out, size_t rows);
