@@ -40,7 +40,7 @@ void top_k(const float* v, size_t n, size_t k, uint32_t* out) {
 
 }  // namespace
 
-HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k, bool repack_for_cpu, int threads) {
+HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k) {
   HeadShortlist s;
   if (k == 0) return s;
   if (head.dtype == DType::q4_0 || head.dtype == DType::q4_k)
@@ -66,10 +66,11 @@ HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k, bool repa
   auto* out = static_cast<std::byte*>(p);
   const auto* src = static_cast<const std::byte*>(head.data);
 
-  // Work in groups of 16 rows: an interleaved head's groups are unpacked to ggml rows first; the
-  // output groups are interleaved for the CPU kernels.
-  const size_t G = 16;
-  const size_t in_G = head.interleaved ? interleave_rows(head.dtype) : 0;
+  // In groups of 16 rows, the R16 layout's (zaya/quant.h): an interleaved head's groups are
+  // unpacked to ggml rows first, every whole output group is interleaved, a last partial group
+  // stays in ggml rows (as the layout has it).
+  const size_t G = interleave_rows(DType::q4_0);
+  const bool unpack = head.interleaved && interleave_rows(head.dtype) == G;
   const size_t groups = (rows + G - 1) / G;
   std::atomic<size_t> next{0};
   auto work = [&] {
@@ -77,24 +78,22 @@ HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k, bool repa
     for (size_t g; (g = next.fetch_add(1)) < groups;) {
       const size_t r0 = g * G, n = std::min(G, rows - r0);
       const std::byte* from = src + r0 * in_row;
-      if (in_G == G && n == G && r0 + G <= rows / G * G) {
+      if (n < G) {
+        convert_matrix_rows(from, head.dtype, cols, DType::q4_0, out + r0 * out_row, n);
+        continue;
+      }
+      if (unpack) {
         unpack_interleaved(head.dtype, from, G, cols, plain.data());
         from = plain.data();
       }
-      if (repack_for_cpu && n == G) {
-        convert_matrix_rows(from, head.dtype, cols, DType::q4_0, quantized.data(), G);
-        repack_interleaved(DType::q4_0, quantized.data(), G, cols, out + r0 * out_row);
-      } else {
-        convert_matrix_rows(from, head.dtype, cols, DType::q4_0, out + r0 * out_row, n);
-      }
+      convert_matrix_rows(from, head.dtype, cols, DType::q4_0, quantized.data(), G);
+      repack_interleaved(DType::q4_0, quantized.data(), G, cols, out + r0 * out_row);
     }
   };
-  const unsigned workers =
-      threads > 0 ? static_cast<unsigned>(threads) : std::max(1u, std::thread::hardware_concurrency());
-  run_on_threads(static_cast<unsigned>(std::min<size_t>(workers, groups)), work);
+  run_on_threads(static_cast<unsigned>(std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), groups)), work);
 
   s.k = std::min(k, rows);
-  s.approx = WeightMatrix{DType::q4_0, out, head.rows, head.cols, repack_for_cpu && rows >= G};
+  s.approx = WeightMatrix{DType::q4_0, out, head.rows, head.cols, rows >= G};
   return s;
 }
 
@@ -117,33 +116,31 @@ size_t shortlist_logits(const Backend& backend, Workspace& ws, const HeadShortli
   for (const uint32_t r : scratch.candidates) scratch.units.push_back(r < grouped ? r / G * G : r);
   std::sort(scratch.units.begin(), scratch.units.end());
   scratch.units.erase(std::unique(scratch.units.begin(), scratch.units.end()), scratch.units.end());
-  size_t U = 0;
-  for (const uint32_t u : scratch.units) U += u < grouped ? G : 1;
+  auto unit_rows = [&](uint32_t unit) { return unit < grouped ? G : size_t(1); };
+  scratch.unit_offsets.resize(scratch.units.size());
+  size_t U = 0;  // rows gathered; unit u's start at unit_offsets[u]
+  for (size_t u = 0; u < scratch.units.size(); ++u) {
+    scratch.unit_offsets[u] = static_cast<uint32_t>(U);
+    U += unit_rows(scratch.units[u]);
+  }
   const size_t row_bytes = head.row_bytes();
   scratch.gathered.resize((U * row_bytes + sizeof(float) - 1) / sizeof(float));
   auto* to = reinterpret_cast<std::byte*>(scratch.gathered.data());
   const auto* from = static_cast<const std::byte*>(head.data);
-  for (const uint32_t u : scratch.units) {
-    const size_t count = u < grouped ? G : 1;  // a group's rows are contiguous, at its ggml offset
-    std::memcpy(to, from + static_cast<size_t>(u) * row_bytes, count * row_bytes);
-    to += count * row_bytes;
+  for (const uint32_t u : scratch.units) {  // a group's rows are contiguous, at its ggml offset
+    std::memcpy(to, from + static_cast<size_t>(u) * row_bytes, unit_rows(u) * row_bytes);
+    to += unit_rows(u) * row_bytes;
   }
   WeightMatrix rescored{head.dtype, scratch.gathered.data(), static_cast<int64_t>(U), head.cols, head.interleaved};
   scratch.exact.resize(n * U);
   backend.matmul(ws, rescored, x, H, n, scratch.exact.data(), U);
   // Each row takes the exact logits of its own candidates' units only, so a row's logits do not
   // depend on which other rows share the step (batched decode equals decoding alone).
-  scratch.unit_offsets.resize(scratch.units.size());
-  for (size_t u = 0, at = 0; u < scratch.units.size(); ++u) {
-    scratch.unit_offsets[u] = static_cast<uint32_t>(at);
-    at += scratch.units[u] < grouped ? G : 1;
-  }
   for (size_t i = 0; i < n; ++i)
     for (size_t c = 0; c < K; ++c) {
       const uint32_t r = scratch.candidates[i * K + c], key = r < grouped ? r / G * G : r;
       const size_t u = static_cast<size_t>(std::lower_bound(scratch.units.begin(), scratch.units.end(), key) - scratch.units.begin());
-      const size_t count = key < grouped ? G : 1;
-      for (size_t j = 0; j < count; ++j)
+      for (size_t j = 0; j < unit_rows(key); ++j)
         logits[i * V + key + j] = scratch.exact[i * U + scratch.unit_offsets[u] + j];
     }
   return shortlist.approx.bytes() + U * row_bytes;

@@ -1,7 +1,7 @@
 // src/model/head_shortlist.h - the opt-in cheaper LM head (ModelOptions::head_shortlist).
 //
-// Decode streams the whole tied LM head for every token's logits: 262272 x 2048 weights, 42% of
-// the bytes of a Q4 token and 42% of a BF16 one. With a shortlist of K, a Q4_0 copy of the head
+// Decode streams the whole tied LM head for every token's logits: 262272 x 2048 weights, ~40% of
+// a token's bytes in every format. With a shortlist of K, a Q4_0 copy of the head
 // scores the whole vocabulary (0.56 bytes per weight instead of 2 for BF16 or 1.06 for Q8_0),
 // the K best-scoring rows of each logits row are taken as candidates, and the candidates are
 // scored again by the model's own head, so every candidate's logit is exactly what the full head
@@ -20,11 +20,11 @@
 
 namespace zaya::model {
 
-// Builds the Q4_0 copy of `head` (any stored format, interleaved or not), with the CPU's
-// interleaved layout when repack_for_cpu. Throws zaya::Error(invalid_argument) when the head is
+// Builds the Q4_0 copy of `head` (f32, bf16 or q8_0, interleaved or not) in the CPU kernels'
+// R16 layout, converting on every core. Throws zaya::Error(invalid_argument) when the head is
 // already 4-bit (q4_0 / q4_k: the approximation would read as many bytes as the head) or its
 // rows are not whole Q4_0 blocks.
-HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k, bool repack_for_cpu, int threads);
+HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k);
 
 // Scratch of shortlist_logits, kept by the context between calls.
 struct ShortlistScratch {

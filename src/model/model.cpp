@@ -91,7 +91,7 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& directory,
   if (options.head_shortlist > 0) {
     if (m->backend_->name() != "cpu")
       fail(ErrorCode::unsupported, "head_shortlist: only the CPU backend has it (backend in use: {})", m->backend_->name());
-    m->weights_->head_shortlist = model::build_head_shortlist(m->weights_->lm_head, options.head_shortlist, true, 0);
+    m->weights_->head_shortlist = model::build_head_shortlist(m->weights_->lm_head, options.head_shortlist);
   }
   report(1.0f);
   return m;
