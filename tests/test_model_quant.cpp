@@ -64,11 +64,20 @@ Exact exact_dot(DType t, const uint8_t* wrow, const uint8_t* xrow, size_t cols) 
   const float* xs = actq8::s(xrow, cols);
   Exact e;
   auto add = [&](double v) { e.value += v; e.magnitude += std::fabs(v); };
-  if (t == DType::q8_0 || t == DType::q4_0) {
+  if (t == DType::q8_0 || t == DType::q4_0 || t == DType::q2_0) {
     for (size_t b = 0; b < cols / 32; ++b) {
       long s = 0;
       float dw;
-      if (t == DType::q8_0) {
+      if (t == DType::q2_0) {
+        BlockQ2_0 blk;
+        std::memcpy(&blk, wrow + b * sizeof blk, sizeof blk);
+        dw = f16_to_f32(blk.d);
+        for (size_t k = 0; k < 32; ++k) {
+          // Element k: bits 2 ((k / 4) % 4) of byte 4 (k / 16) + k % 4, written out by hand here.
+          const int q = (blk.qs[4 * (k / 16) + k % 4] >> (2 * ((k / 4) % 4))) & 3;
+          s += long(2 * q - 3) * xq[b * 32 + k];
+        }
+      } else if (t == DType::q8_0) {
         BlockQ8_0 blk;
         std::memcpy(&blk, wrow + b * sizeof blk, sizeof blk);
         dw = f16_to_f32(blk.d);
@@ -202,6 +211,29 @@ TEST_CASE("Q4_K block layout: 6-bit scale/min packing and the 64-element nibble 
   CHECK(rel_rms(back, out) < 0.02);
 }
 
+TEST_CASE("Q2_0 block layout: levels (2q - 3) d, element k in bit pair (k / 4) % 4 of byte 4 (k / 16) + k % 4") {
+  // Each level -3, -1, 1, 3 eight times: Lloyd's refit lands on d = 1 exactly.
+  float x[32];
+  for (int k = 0; k < 32; ++k) x[k] = float(2 * ((k * 7 + k / 8) % 4) - 3);
+  uint8_t out[10];
+  quantize_row(DType::q2_0, x, 32, out);
+  CHECK(read_u16(out) == 0x3C00);
+  auto code = [&](int k) { return (int(x[k]) + 3) / 2; };
+  // Byte 1 holds elements 1, 5, 9, 13 in its bit pairs 0, 1, 2, 3; byte 6 elements 18, 22, 26, 30.
+  CHECK(out[2 + 1] == uint8_t(code(1) | code(5) << 2 | code(9) << 4 | code(13) << 6));
+  CHECK(out[2 + 6] == uint8_t(code(18) | code(22) << 2 | code(26) << 4 | code(30) << 6));
+  std::vector<float> back(32);
+  dequantize_row(DType::q2_0, out, 32, back.data());
+  for (int k = 0; k < 32; ++k) CHECK(back[size_t(k)] == x[k]);
+  // Small values go to the inner levels -d and d, never to 0 (there is none).
+  float y[32] = {};
+  y[0] = 6.0f;
+  quantize_row(DType::q2_0, y, 32, out);
+  dequantize_row(DType::q2_0, out, 32, back.data());
+  CHECK(back[0] > 0.0f);
+  CHECK(std::fabs(back[1]) == f16_to_f32(read_u16(out)));
+}
+
 TEST_CASE("quantize_row rejects partial blocks and non-quantized types") {
   std::vector<float> x(512, 1.0f);
   std::vector<uint8_t> out(1024);
@@ -213,7 +245,8 @@ TEST_CASE("quantize_row rejects partial blocks and non-quantized types") {
   CHECK_NOTHROW(quantize_row(DType::q4_k, x.data(), 512, out.data()));
   // All-zero blocks: d = 0, codes at the zero point.
   std::vector<float> z(256, 0.0f), back(256, 1.0f);
-  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
+  CHECK_THROWS_AS(quantize_row(DType::q2_0, x.data(), 40, out.data()), zaya::Error);
+  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k, DType::q2_0}) {
     quantize_row(t, z.data(), 256, out.data());
     dequantize_row(t, out.data(), 256, back.data());
     for (float v : back) CHECK(v == 0.0f);
@@ -224,14 +257,15 @@ TEST_CASE("quantize_row rejects partial blocks and non-quantized types") {
 // Gaussian rows. Expected relative RMS error of a uniform quantizer with step D is D / sqrt(12)
 // over sigma. Q8_0: D = amax/127, amax of 32 Gaussians ~ 2.0-2.5 sigma -> ~0.5%; bound 0.6%.
 // Q4_0: D = amax/8 -> ~8%; bound 10%. Q4_K: D = (max - min)/15 per 32 with a fitted offset and
-// 6-bit scales; must beat Q4_0.
+// 6-bit scales; must beat Q4_0. Q2_0: the best 4-level uniform quantizer of a Gaussian has
+// relative RMS error 0.34 (step ~sigma); a block's own fitted scale does a little better.
 TEST_CASE("quantize -> dequantize error per format") {
   std::mt19937 rng(7);
   const size_t n = 64 * 4096;
   auto x = gaussian(n, rng, 0.02f);
-  double err[3];
+  double err[4];
   int i = 0;
-  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
+  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k, DType::q2_0}) {
     std::vector<uint8_t> q(dtype_row_bytes(t, n));
     quantize_row(t, x.data(), n, q.data());
     std::vector<float> back(n);
@@ -244,6 +278,7 @@ TEST_CASE("quantize -> dequantize error per format") {
   CHECK(err[1] < 0.10);
   CHECK(err[2] < err[1]);
   CHECK(err[2] < 0.095);
+  CHECK(err[3] < 0.34);
 }
 
 TEST_CASE("activation blocks: d = amax/127, round-half-even codes, s = d * sum, zero padding") {
@@ -272,9 +307,12 @@ TEST_CASE("quantized matmul kernels match the integer-exact and dequantized refe
   std::mt19937 rng(11);
   for (const auto* k : runnable_tables()) {
     CAPTURE(k->isa);
-    for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
+    for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k, DType::q2_0}) {
       CAPTURE(dtype_name(t));
-      const auto fn = t == DType::q8_0 ? k->matmul_q8_0 : t == DType::q4_0 ? k->matmul_q4_0 : k->matmul_q4_k;
+      const auto fn = t == DType::q8_0   ? k->matmul_q8_0
+                      : t == DType::q4_0 ? k->matmul_q4_0
+                      : t == DType::q2_0 ? k->matmul_q2_0
+                                         : k->matmul_q4_k;
       REQUIRE(static_cast<bool>(fn));
       const std::vector<size_t> col_set =
           t == DType::q4_k ? std::vector<size_t>{256, 512, 768} : std::vector<size_t>{32, 64, 96, 160, 256};
@@ -330,7 +368,7 @@ TEST_CASE("CpuBackend::matmul on quantized weights (threads split whole tiles)")
   std::mt19937 rng(3);
   cpu::CpuBackend backend;
   Workspace ws(2);
-  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
+  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k, DType::q2_0}) {
     const size_t rows = 70, cols = 512;
     auto w = gaussian(rows * cols, rng);
     auto wq = quantize_matrix(t, w, rows, cols);
@@ -354,7 +392,7 @@ TEST_CASE("CpuBackend::matmul on quantized weights (threads split whole tiles)")
 
 TEST_CASE("interleaved layouts: repack / unpack round trip, remainder rows untouched, bad types rejected") {
   std::mt19937 rng(5);
-  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
+  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k, DType::q2_0}) {
     const size_t G = interleave_rows(t);
     CHECK(G == 16u);
     for (size_t rows : {1, 8, 13, 16, 23, 37}) {
@@ -375,14 +413,14 @@ TEST_CASE("interleaved layouts: repack / unpack round trip, remainder rows untou
         CHECK(std::memcmp(pk + 256 + 5 * 64 + 12, pl + 16 + 20, 4) == 0);
       } else if (whole > 0) {
         // Group 0 has 3 blocks: the pair (0, 1) [scales 0 | scales 1 | codes 0 | codes 1], then block
-        // 2 alone [scales | codes]. Row 3's scale and code piece 2 of blocks 1 and 2.
-        const size_t bb = dtype_block_bytes(t), codes16 = 16 * (bb - 2);
+        // 2 alone [scales | codes]. Row 3's scale and code piece 2 (Q2_0: 1, its last) of blocks 1 and 2.
+        const size_t bb = dtype_block_bytes(t), codes16 = 16 * (bb - 2), j = t == DType::q2_0 ? 1 : 2;
         const size_t scale_at[] = {32, 2 * 16 * bb}, piece_at[] = {64 + codes16, 2 * 16 * bb + 32};
         for (size_t b : {1, 2}) {
           CAPTURE(b);
           CHECK(std::memcmp(packed.data() + scale_at[b - 1] + 2 * 3, wq.data() + 3 * rb + b * bb, 2) == 0);
-          const uint8_t* piece = packed.data() + piece_at[b - 1] + 2 * 64 + 4 * 3;
-          const uint8_t* plain = wq.data() + 3 * rb + b * bb + 2 + 4 * 2;
+          const uint8_t* piece = packed.data() + piece_at[b - 1] + j * 64 + 4 * 3;
+          const uint8_t* plain = wq.data() + 3 * rb + b * bb + 2 + 4 * j;
           for (size_t k = 0; k < 4; ++k) CHECK(piece[k] == (t == DType::q8_0 ? plain[k] ^ 0x80 : plain[k]));
         }
       }
@@ -399,9 +437,12 @@ TEST_CASE("interleaved-layout matmul kernels match the integer-exact reference o
   std::mt19937 rng(13);
   for (const auto* k : runnable_tables()) {
     CAPTURE(k->isa);
-    for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
+    for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k, DType::q2_0}) {
       CAPTURE(dtype_name(t));
-      const auto fn = t == DType::q8_0 ? k->matmul_q8_0_r16 : t == DType::q4_0 ? k->matmul_q4_0_r16 : k->matmul_q4_k_r16;
+      const auto fn = t == DType::q8_0   ? k->matmul_q8_0_r16
+                      : t == DType::q4_0 ? k->matmul_q4_0_r16
+                      : t == DType::q2_0 ? k->matmul_q2_0_r16
+                                         : k->matmul_q4_k_r16;
       REQUIRE(static_cast<bool>(fn));
       const std::vector<size_t> col_set =
           t == DType::q4_k ? std::vector<size_t>{256, 512} : std::vector<size_t>{32, 96, 256};
@@ -447,7 +488,7 @@ TEST_CASE("CpuBackend::matmul_interleaved on repacked weights: the integer-exact
   std::mt19937 rng(17);
   cpu::CpuBackend backend;
   Workspace ws(2);
-  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k}) {
+  for (DType t : {DType::q8_0, DType::q4_0, DType::q4_k, DType::q2_0}) {
     const size_t rows = 77, cols = 512;
     auto wq = quantize_matrix(t, gaussian(rows * cols, rng), rows, cols);
     std::vector<uint8_t> packed(wq.size());

@@ -17,41 +17,47 @@ namespace zaya {
 //   q4_0: 32 weights = f16 scale d + 16 bytes of nibbles  (18 bytes, 4.5 bits/weight), w = d * (q - 8)
 //   q4_k: 256 weights = f16 d, f16 dmin, 12 bytes of 6-bit sub-block scales/mins, 128 bytes of
 //         nibbles (144 bytes, 4.5 bits/weight), w = d * sc_j * q - dmin * m_j per 32-weight sub-block
-enum class DType : uint8_t { f32, bf16, f16, i32, i64, u8, i8, bool_, q8_0, q4_0, q4_k };
+//   q2_0: 32 weights = f16 d + 8 bytes of 2-bit codes   (10 bytes, 2.5 bits/weight), w = d * (2q - 3);
+//         zaya's own, in no file format: only the LM-head shortlist's approximation of a 4-bit
+//         head uses it (src/model/head_shortlist.h)
+enum class DType : uint8_t { f32, bf16, f16, i32, i64, u8, i8, bool_, q8_0, q4_0, q4_k, q2_0 };
 
-inline bool is_quantized(DType t) noexcept { return t == DType::q8_0 || t == DType::q4_0 || t == DType::q4_k; }
+inline bool is_quantized(DType t) noexcept {
+  return t == DType::q8_0 || t == DType::q4_0 || t == DType::q4_k || t == DType::q2_0;
+}
 
 // Bytes per element of a scalar type; 0 for the block-quantized types (use dtype_row_bytes).
-inline size_t dtype_size(DType t) noexcept {
+constexpr size_t dtype_size(DType t) noexcept {
   switch (t) {
     case DType::f32: case DType::i32: return 4;
     case DType::bf16: case DType::f16: return 2;
     case DType::i64: return 8;
     case DType::u8: case DType::i8: case DType::bool_: return 1;
-    case DType::q8_0: case DType::q4_0: case DType::q4_k: return 0;
+    case DType::q8_0: case DType::q4_0: case DType::q4_k: case DType::q2_0: return 0;
   }
   return 0;
 }
 
 // Elements per block (1 for scalar types) and bytes per block.
-inline size_t dtype_block_elems(DType t) noexcept {
+constexpr size_t dtype_block_elems(DType t) noexcept {
   switch (t) {
-    case DType::q8_0: case DType::q4_0: return 32;
+    case DType::q8_0: case DType::q4_0: case DType::q2_0: return 32;
     case DType::q4_k: return 256;
     default: return 1;
   }
 }
-inline size_t dtype_block_bytes(DType t) noexcept {
+constexpr size_t dtype_block_bytes(DType t) noexcept {
   switch (t) {
     case DType::q8_0: return 34;
     case DType::q4_0: return 18;
     case DType::q4_k: return 144;
+    case DType::q2_0: return 10;
     default: return dtype_size(t);
   }
 }
 
 // Bytes of `count` consecutive elements; count must be a multiple of dtype_block_elems(t).
-inline size_t dtype_row_bytes(DType t, size_t count) noexcept {
+constexpr size_t dtype_row_bytes(DType t, size_t count) noexcept {
   return count / dtype_block_elems(t) * dtype_block_bytes(t);
 }
 
@@ -69,6 +75,7 @@ inline std::string_view dtype_name(DType t) noexcept {
     case DType::q8_0: return "Q8_0";
     case DType::q4_0: return "Q4_0";
     case DType::q4_k: return "Q4_K";
+    case DType::q2_0: return "Q2_0";
   }
   return "?";
 }

@@ -25,6 +25,9 @@
 //         against the super-block's largest (d = max scale / 63, dmin = max min / 63) and q is
 //         re-rounded against the 6-bit values. That is ggml's make_qkx2_quants procedure; the
 //         bytes can differ from ggml's in rare last-bit ties (float contraction), never in format.
+//   Q2_0  levels {-3, -1, 1, 3} * d: d starts at 0.7 * amax / 3, then two rounds of Lloyd's
+//         algorithm (assign each weight the nearest level, refit d = sum(x l) / sum(l^2)), each
+//         never raising the squared error; the last assignment is against d rounded to f16.
 //
 // Contract: n (elements in the row) must be a multiple of dtype_block_elems(t); quantize_row
 // and dequantize_row throw zaya::Error(invalid_argument) otherwise, or when t is not a
@@ -63,7 +66,15 @@ struct BlockQ4_K {
   uint8_t scales[12];
   uint8_t qs[128];
 };
-static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_K) == 144);
+struct BlockQ2_0 {
+  uint16_t d;  // f16
+  uint8_t qs[8];
+};
+static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_K) == 144 && sizeof(BlockQ2_0) == 10);
+
+// Where element k (0..31) of a Q2_0 block keeps its code: byte and bit shift (see above).
+constexpr size_t q2_0_byte(size_t k) noexcept { return 4 * (k / 16) + k % 4; }
+constexpr unsigned q2_0_shift(size_t k) noexcept { return static_cast<unsigned>(2 * ((k / 4) % 4)); }
 
 // ggml's get_scale_min_k4: sub-block j (0..7) of a Q4_K block's 12 scale bytes.
 //   j < 4: sc = scales[j] & 63, m = scales[j + 4] & 63
@@ -88,12 +99,13 @@ void dequantize_row(DType t, const void* in, size_t n, float* out);
 // Same information, reordered so a matmul reads one linear stream per group of G rows and every
 // int32 vector lane belongs to one output row. G = interleave_rows(t): rows [0, rows / G * G)
 // form groups; group g occupies the same G * row_bytes bytes as its G ggml rows (nb blocks each).
-//   Q4_0 and Q8_0, G = 16 (R16): blocks in pairs, [d of block 2i | d of block 2i+1 | codes of 2i |
+//   Q4_0, Q8_0 and Q2_0, G = 16 (R16): blocks in pairs, [d of block 2i | d of block 2i+1 | codes of 2i |
 //         codes of 2i+1] with d the 16 rows' f16 scales (32 bytes); an odd last block is [d | codes].
 //         Q4_0 codes, 256 bytes a block: byte 64p + 4r + t (p, t = 0..3) is row r's ggml qs[4p + t],
 //         so a 32-bit lane holds elements 4p..4p+3 (low nibbles) and 16+4p.. (high nibbles).
 //         Q8_0 codes, 512 bytes a block: byte 64j + 4r + t (j = 0..7) is row r's qs[4j + t] + 128
 //         (stored unsigned: the operand vpdpbusd needs).
+//         Q2_0 codes, 128 bytes a block: byte 64p + 4r + t (p = 0, 1) is row r's qs[4p + t].
 //   Q4_K, G = 16 (R16; 2304 bytes per super-block index): f16 d[16], f16 dmin[16], the 12 scale
 //         bytes as three 32-bit words w = 0..2, each for rows 0..15 (64 bytes per word), then 32
 //         vectors of 64 bytes: byte 64j + 4r + t is row r's qs[4j + t] (j = 0..31), so vectors
@@ -102,8 +114,9 @@ void dequantize_row(DType t, const void* in, size_t n, float* out);
 // zaya::Error(invalid_argument) for a type without a layout (interleave_rows 0) or a cols that is
 // not whole blocks. dst and src must not overlap.
 size_t interleave_rows(DType t) noexcept;
-// Where block b of an R16 group of nb Q4_0 / Q8_0 blocks keeps its 16 scales and its codes
-// (code_bytes per block of 16 rows: 256 for Q4_0, 512 for Q8_0), in bytes from the group start.
+// Where block b of an R16 group of nb Q4_0 / Q8_0 / Q2_0 blocks keeps its 16 scales and its codes
+// (code_bytes per block of 16 rows: 256 for Q4_0, 512 for Q8_0, 128 for Q2_0), in bytes from the
+// group start.
 struct R16Block {
   size_t scales, codes;
 };

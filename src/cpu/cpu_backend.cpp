@@ -76,6 +76,7 @@ struct Product {
     if (w->interleaved) {
       const auto fn = w->dtype == DType::q8_0   ? k.matmul_q8_0_r16
                       : w->dtype == DType::q4_0 ? k.matmul_q4_0_r16
+                      : w->dtype == DType::q2_0 ? k.matmul_q2_0_r16
                                                 : k.matmul_q4_k_r16;
       fn(w->data, rows(), x, n, cols, y, ldy, r0, r1);
       return;
@@ -88,7 +89,10 @@ struct Product {
         k.matmul_bf16(static_cast<const uint16_t*>(w->data), static_cast<const float*>(x), ldx, n, cols, y, ldy, r0, r1);
         break;
       default: {
-        const auto fn = w->dtype == DType::q8_0 ? k.matmul_q8_0 : w->dtype == DType::q4_0 ? k.matmul_q4_0 : k.matmul_q4_k;
+        const auto fn = w->dtype == DType::q8_0   ? k.matmul_q8_0
+                        : w->dtype == DType::q4_0 ? k.matmul_q4_0
+                        : w->dtype == DType::q2_0 ? k.matmul_q2_0
+                                                  : k.matmul_q4_k;
         fn(w->data, x, n, cols, y, ldy, r0, r1);
       }
     }
@@ -120,6 +124,7 @@ Product prepare(Workspace& ws, FloatBuffer& buffer, const WeightMatrix& w, const
     case DType::q8_0:
     case DType::q4_0:
     case DType::q4_k:
+    case DType::q2_0:
       // X is quantized once (ActQ8 blocks), then every thread multiplies its rows of W against
       // it; W is never expanded. Rows go in whole 4-row tiles.
       p.x = quantize_activations(ws, buffer, w, x, ldx, n);

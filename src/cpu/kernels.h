@@ -67,6 +67,7 @@ struct KernelTable {
   MatmulQuant matmul_q8_0 = nullptr;
   MatmulQuant matmul_q4_0 = nullptr;
   MatmulQuant matmul_q4_k = nullptr;
+  MatmulQuant matmul_q2_0 = nullptr;
   // The same products with W in the row-interleaved layout (zaya/quant.h, repack_interleaved:
   // 16 rows per group) of a [rows, cols] matrix; any row range (a partial group computes the
   // group and stores only its rows).
@@ -75,6 +76,7 @@ struct KernelTable {
   MatmulQuantInterleaved matmul_q8_0_r16 = nullptr;
   MatmulQuantInterleaved matmul_q4_0_r16 = nullptr;
   MatmulQuantInterleaved matmul_q4_k_r16 = nullptr;
+  MatmulQuantInterleaved matmul_q2_0_r16 = nullptr;
   // Sum of n floats with several independent streams: the memory-bandwidth probe's inner loop.
   float (*stream_sum)(const float* a, size_t n) = nullptr;
 };

@@ -412,10 +412,15 @@ inline __m512i block_dot16(__m512i init, const __m512i (&w)[8], const int8_t* xb
 
 // out[b * ldo + r] for the 16 rows of the group at gp (nb blocks) whose mask bit r is set;
 // next: the following group, prefetched into L2 alongside (or nullptr).
-template <bool Q8, int RX>
+// Q2_0 (the LM-head shortlist's approximation of a 4-bit head): 128 code bytes a block, two
+// vectors whose bit pairs s = 0..3 are code vectors 4p + s; each is expanded to 2q (0, 2, 4, 6)
+// with one 16-bit shift and a mask (bits crossing a byte boundary land outside the mask), and
+// the lanes start at -3 * sum(x), so every lane is the block's sum of (2q - 3) x.
+template <DType T, int RX>
 void group_r16(const uint8_t* gp, size_t nb, const ActRows<RX>& x, const int32_t* const* sums, float* out,
                size_t ldo, __mmask16 rows, const uint8_t* next) {
-  constexpr size_t CB = Q8 ? 512 : 256;  // code bytes per block of 16 rows
+  constexpr bool Q8 = T == DType::q8_0;
+  constexpr size_t CB = 16 * (dtype_block_bytes(T) - 2);  // code bytes per block of 16 rows
   __m512 acc[RX];
 #pragma GCC unroll 8
   for (int b = 0; b < RX; ++b) acc[b] = _mm512_setzero_ps();
@@ -434,6 +439,16 @@ void group_r16(const uint8_t* gp, size_t nb, const ActRows<RX>& x, const int32_t
     if constexpr (Q8) {
 #pragma GCC unroll 8
       for (int j = 0; j < 8; ++j) w[j] = _mm512_loadu_si512(c + 64 * j);
+    } else if constexpr (T == DType::q2_0) {
+      const __m512i six = _mm512_set1_epi8(6);
+#pragma GCC unroll 2
+      for (int p = 0; p < 2; ++p) {
+        const __m512i v = _mm512_loadu_si512(c + 64 * p);
+        w[4 * p] = _mm512_and_si512(_mm512_slli_epi16(v, 1), six);
+        w[4 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 1), six);
+        w[4 * p + 2] = _mm512_and_si512(_mm512_srli_epi16(v, 3), six);
+        w[4 * p + 3] = _mm512_and_si512(_mm512_srli_epi16(v, 5), six);
+      }
     } else {
 #pragma GCC unroll 4
       for (int p = 0; p < 4; ++p) {
@@ -528,7 +543,7 @@ void matmul_quant_r16(const void* w, size_t rows, const void* xq, size_t n, size
   // -k * sum(x) per block of each row of X in the chunk (the lanes' starting values).
   thread_local std::vector<int32_t> block_sums;
   const __m256i ones = _mm256_set1_epi8(1);
-  const int32_t k = Q8 ? -128 : -8;
+  const int32_t k = Q8 ? -128 : T == DType::q2_0 ? -3 : -8;
   for (size_t i0 = 0; i0 < n && r_begin < g_end; i0 += chunk) {
     const size_t i1 = std::min(n, i0 + chunk);
     block_sums.resize(K ? 0 : (i1 - i0) * nb32);
@@ -555,7 +570,7 @@ void matmul_quant_r16(const void* w, size_t rows, const void* xq, size_t n, size
         } else {
           const int32_t* sums[RX];
           for (int b = 0; b < RX; ++b) sums[b] = block_sums.data() + (i - i0 + static_cast<size_t>(b)) * nb32;
-          group_r16<Q8, RX>(gp, nb, x, sums, y + i * ldy + g, ldy, mask, next);
+          group_r16<T, RX>(gp, nb, x, sums, y + i * ldy + g, ldy, mask, next);
         }
       };
       size_t i = i0;
@@ -572,7 +587,12 @@ void matmul_quant_r16(const void* w, size_t rows, const void* xq, size_t n, size
       }
     }
   }
-  if (r_end > whole) matmul_quant<T>(w, xq, n, cols, y, ldy, std::max(r_begin, whole), r_end);
+  if (r_end <= whole) return;
+  if constexpr (T == DType::q2_0) {  // no plain-row kernel of its own: the portable one
+    kernels_avx512().matmul_q2_0(w, xq, n, cols, y, ldy, std::max(r_begin, whole), r_end);
+  } else {
+    matmul_quant<T>(w, xq, n, cols, y, ldy, std::max(r_begin, whole), r_end);
+  }
 }
 
 // ---- bf16 weights x bf16 activations (vdpbf16ps), for prefill ---------------------------------
@@ -676,6 +696,7 @@ const KernelTable& kernels_avx512vnni() {
     t.matmul_q8_0_r16 = &matmul_quant_r16<DType::q8_0>;
     t.matmul_q4_0_r16 = &matmul_quant_r16<DType::q4_0>;
     t.matmul_q4_k_r16 = &matmul_quant_r16<DType::q4_k>;
+    t.matmul_q2_0_r16 = &matmul_quant_r16<DType::q2_0>;
     t.to_bf16 = &to_bf16;
     t.matmul_bf16_dp = &matmul_bf16_dp;
     // Recommended threshold when enabled (the golden parity test's 20-token batches stay exact).

@@ -545,10 +545,11 @@ struct Kernels {
 
   // Q8_0 and Q4_0 (Q4_0's codes become q - 8): per block, RW weight blocks and RX activation
   // blocks as int16 registers, RW x RX pmaddwd products scaled by d_w * d_x into f32 lanes.
+  // Q2_0 (the shortlist's approximation, portable path only): codes expanded to 2q - 3 in scalar.
   template <DType T, int RW, int RX>
   static void tile_q32(const uint8_t* w, size_t w_row, const uint8_t* xq, size_t cols, float* y, size_t ldy) {
     using Ops = IntOps<Arch>;
-    constexpr size_t bb = T == DType::q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+    constexpr size_t bb = dtype_block_bytes(T);
     const ActRows<RX> x(xq, cols);
     F acc[RW][RX];
     for (int a = 0; a < RW; ++a)
@@ -564,6 +565,10 @@ struct Kernels {
         wd[a] = half_to_float(dh);
         if constexpr (T == DType::q8_0) {
           wv[a] = Ops::widen_s8(reinterpret_cast<const int8_t*>(p + 2));
+        } else if constexpr (T == DType::q2_0) {
+          int8_t v[kQK];
+          for (size_t k = 0; k < kQK; ++k) v[k] = static_cast<int8_t>(2 * ((p[2 + q2_0_byte(k)] >> q2_0_shift(k)) & 3) - 3);
+          wv[a] = Ops::widen_s8(v);
         } else {
           wv[a] = Ops::q4_0(p + 2);
         }
@@ -681,9 +686,11 @@ struct Kernels {
     t.matmul_q8_0 = &matmul_quant<DType::q8_0>;
     t.matmul_q4_0 = &matmul_quant<DType::q4_0>;
     t.matmul_q4_k = &matmul_quant<DType::q4_k>;
+    t.matmul_q2_0 = &matmul_quant<DType::q2_0>;
     t.matmul_q8_0_r16 = &matmul_quant_interleaved<DType::q8_0>;
     t.matmul_q4_0_r16 = &matmul_quant_interleaved<DType::q4_0>;
     t.matmul_q4_k_r16 = &matmul_quant_interleaved<DType::q4_k>;
+    t.matmul_q2_0_r16 = &matmul_quant_interleaved<DType::q2_0>;
     return t;
   }
 };

@@ -160,6 +160,38 @@ void quantize_q4_k(const float* x, size_t nb, BlockQ4_K* y) {
   }
 }
 
+// The Q2_0 level of x against d: the nearest of -3, -1, 1, 3.
+inline int q2_level(float x, float d) noexcept {
+  if (d == 0.0f) return 1;
+  return std::clamp(2 * static_cast<int>(std::floor(x / (2.0f * d))) + 1, -3, 3);
+}
+
+void quantize_q2_0(const float* x, size_t nb, BlockQ2_0* y) {
+  for (size_t b = 0; b < nb; ++b, x += kQK) {
+    float amax = 0.0f;
+    for (size_t k = 0; k < kQK; ++k) amax = std::max(amax, std::fabs(x[k]));
+    // Lloyd's algorithm from 0.7 * amax / 3 (a Gaussian block's best d is ~0.6-0.75 of it):
+    // each assignment and each refit lowers the squared error or keeps it.
+    float d = 0.7f * amax / 3.0f;
+    for (int round = 0; round < 2 && d > 0.0f; ++round) {
+      float xl = 0.0f, ll = 0.0f;
+      for (size_t k = 0; k < kQK; ++k) {
+        const auto l = static_cast<float>(q2_level(x[k], d));
+        xl += x[k] * l;
+        ll += l * l;
+      }
+      d = xl / ll;
+    }
+    y[b].d = f32_to_f16(d);
+    const float dh = f16_to_f32(y[b].d);
+    std::memset(y[b].qs, 0, sizeof(y[b].qs));
+    for (size_t k = 0; k < kQK; ++k) {
+      const auto q = static_cast<unsigned>((q2_level(x[k], dh) + 3) / 2);
+      y[b].qs[q2_0_byte(k)] = static_cast<uint8_t>(y[b].qs[q2_0_byte(k)] | (q << q2_0_shift(k)));
+    }
+  }
+}
+
 void check_row(DType t, size_t n, const char* what) {
   if (!is_quantized(t)) fail(ErrorCode::invalid_argument, "{}: {} is not a block-quantized type", what, dtype_name(t));
   if (n % dtype_block_elems(t) != 0)
@@ -176,6 +208,7 @@ void quantize_row(DType t, const float* x, size_t n, void* out) {
     case DType::q8_0: quantize_q8_0(x, nb, static_cast<BlockQ8_0*>(out)); break;
     case DType::q4_0: quantize_q4_0(x, nb, static_cast<BlockQ4_0*>(out)); break;
     case DType::q4_k: quantize_q4_k(x, nb, static_cast<BlockQ4_K*>(out)); break;
+    case DType::q2_0: quantize_q2_0(x, nb, static_cast<BlockQ2_0*>(out)); break;
     default: break;
   }
 }
@@ -220,6 +253,15 @@ void dequantize_row(DType t, const void* in, size_t n, float* out) {
       }
       break;
     }
+    case DType::q2_0: {
+      const auto* b = static_cast<const BlockQ2_0*>(in);
+      for (size_t i = 0; i < nb; ++i) {
+        const float d = f16_to_f32(b[i].d);
+        for (size_t k = 0; k < kQK; ++k)
+          *out++ = d * static_cast<float>(2 * ((b[i].qs[q2_0_byte(k)] >> q2_0_shift(k)) & 3) - 3);
+      }
+      break;
+    }
     default: break;
   }
 }
@@ -228,7 +270,8 @@ size_t interleave_rows(DType t) noexcept {
   switch (t) {
     case DType::q4_0:
     case DType::q8_0:
-    case DType::q4_k: return 16;
+    case DType::q4_k:
+    case DType::q2_0: return 16;
     default: return 0;
   }
 }

@@ -1,5 +1,5 @@
-// src/model/head_shortlist.cpp - the opt-in cheaper LM head: a Q4_0 pass over the vocabulary,
-// then the model's own head over each row's K best candidates (see head_shortlist.h).
+// src/model/head_shortlist.cpp - the opt-in cheaper LM head: a Q4_0 (or Q2_0) pass over the
+// vocabulary, then the model's own head over each row's K best candidates (see head_shortlist.h).
 #include "head_shortlist.h"
 
 #include <zaya/error.h>
@@ -40,21 +40,24 @@ void top_k(const float* v, size_t n, size_t k, uint32_t* out) {
 
 }  // namespace
 
+DType approximation_type(DType head) noexcept {
+  return head == DType::q4_0 || head == DType::q4_k ? DType::q2_0 : DType::q4_0;
+}
+
 HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k) {
   HeadShortlist s;
   if (k == 0) return s;
-  if (head.dtype == DType::q4_0 || head.dtype == DType::q4_k)
-    fail(ErrorCode::invalid_argument,
-         "head_shortlist: the LM head is already {}; a Q4_0 approximation would read as many bytes as the head itself",
-         dtype_name(head.dtype));
-  if (head.dtype != DType::f32 && head.dtype != DType::bf16 && head.dtype != DType::q8_0)
+  if (head.dtype != DType::f32 && head.dtype != DType::bf16 && head.dtype != DType::q8_0 && head.dtype != DType::q4_0 &&
+      head.dtype != DType::q4_k)
     fail(ErrorCode::invalid_argument, "head_shortlist: an LM head stored as {} is not supported", dtype_name(head.dtype));
+  const DType approx = approximation_type(head.dtype);
   const size_t rows = static_cast<size_t>(head.rows), cols = static_cast<size_t>(head.cols);
-  if (cols % dtype_block_elems(DType::q4_0) != 0)
-    fail(ErrorCode::invalid_argument, "head_shortlist: the hidden size {} is not a whole number of Q4_0 blocks", cols);
+  if (cols % dtype_block_elems(approx) != 0)
+    fail(ErrorCode::invalid_argument, "head_shortlist: the hidden size {} is not a whole number of {} blocks", cols,
+         dtype_name(approx));
   if (rows > UINT32_MAX) fail(ErrorCode::invalid_argument, "head_shortlist: {} vocabulary rows", rows);
 
-  const size_t out_row = dtype_row_bytes(DType::q4_0, cols), in_row = head.row_bytes();
+  const size_t out_row = dtype_row_bytes(approx, cols), in_row = head.row_bytes();
   const size_t huge = size_t(2) << 20;
   const size_t bytes = std::max(huge, (rows * out_row + huge - 1) / huge * huge);
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -69,7 +72,7 @@ HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k) {
   // In groups of 16 rows, the R16 layout's (zaya/quant.h): an interleaved head's groups are
   // unpacked to ggml rows first, every whole output group is interleaved, a last partial group
   // stays in ggml rows (as the layout has it).
-  const size_t G = interleave_rows(DType::q4_0);
+  const size_t G = interleave_rows(approx);
   const bool unpack = head.interleaved && interleave_rows(head.dtype) == G;
   const size_t groups = (rows + G - 1) / G;
   std::atomic<size_t> next{0};
@@ -79,21 +82,21 @@ HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k) {
       const size_t r0 = g * G, n = std::min(G, rows - r0);
       const std::byte* from = src + r0 * in_row;
       if (n < G) {
-        convert_matrix_rows(from, head.dtype, cols, DType::q4_0, out + r0 * out_row, n);
+        convert_matrix_rows(from, head.dtype, cols, approx, out + r0 * out_row, n);
         continue;
       }
       if (unpack) {
         unpack_interleaved(head.dtype, from, G, cols, plain.data());
         from = plain.data();
       }
-      convert_matrix_rows(from, head.dtype, cols, DType::q4_0, quantized.data(), G);
-      repack_interleaved(DType::q4_0, quantized.data(), G, cols, out + r0 * out_row);
+      convert_matrix_rows(from, head.dtype, cols, approx, quantized.data(), G);
+      repack_interleaved(approx, quantized.data(), G, cols, out + r0 * out_row);
     }
   };
   run_on_threads(static_cast<unsigned>(std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), groups)), work);
 
   s.k = std::min(k, rows);
-  s.approx = WeightMatrix{DType::q4_0, out, head.rows, head.cols, rows >= G};
+  s.approx = WeightMatrix{approx, out, head.rows, head.cols, rows >= G};
   return s;
 }
 

@@ -1,13 +1,14 @@
 // src/model/head_shortlist.h - the opt-in cheaper LM head (ModelOptions::head_shortlist).
 //
 // Decode streams the whole tied LM head for every token's logits: 262272 x 2048 weights, ~40% of
-// a token's bytes in every format. With a shortlist of K, a Q4_0 copy of the head
-// scores the whole vocabulary (0.56 bytes per weight instead of 2 for BF16 or 1.06 for Q8_0),
-// the K best-scoring rows of each logits row are taken as candidates, and the candidates are
-// scored again by the model's own head, so every candidate's logit is exactly what the full head
-// computes (bit for bit: the same kernel over the same bytes). Every other logit is the Q4_0
-// approximation. Greedy decoding is therefore exact whenever the true best token ranks among
-// the K best of the approximation; `zaya compare --head-shortlist K` measures how often.
+// a token's bytes in every format. With a shortlist of K, a cheaper copy of the head scores the
+// whole vocabulary: Q4_0 (0.56 bytes per weight) for an f32, BF16 or Q8_0 head (4, 2 or 1.06),
+// Q2_0 (0.31 bytes per weight, zaya/quant.h) for a Q4_0 or Q4_K head (0.56). The K best-scoring
+// rows of each logits row are taken as candidates, and the candidates are scored again by the
+// model's own head, so every candidate's logit is exactly what the full head computes (bit for
+// bit: the same kernel over the same bytes). Every other logit is the approximation. Greedy
+// decoding is therefore exact whenever the true best token ranks among the K best of the
+// approximation; `zaya compare --head-shortlist K` measures how often.
 #pragma once
 
 #include "weights.h"
@@ -20,10 +21,12 @@
 
 namespace zaya::model {
 
-// Builds the Q4_0 copy of `head` (f32, bf16 or q8_0, interleaved or not) in the CPU kernels'
-// R16 layout, converting on every core. Throws zaya::Error(invalid_argument) when the head is
-// already 4-bit (q4_0 / q4_k: the approximation would read as many bytes as the head) or its
-// rows are not whole Q4_0 blocks.
+// The approximation's format for a head stored as `head`: Q2_0 for a 4-bit head, else Q4_0.
+DType approximation_type(DType head) noexcept;
+
+// Builds the approximation of `head` (f32, bf16, q8_0, q4_0 or q4_k, interleaved or not) in the
+// CPU kernels' R16 layout, converting on every core. Throws zaya::Error(invalid_argument) for
+// another type or rows that are not whole blocks of 32.
 HeadShortlist build_head_shortlist(const WeightMatrix& head, size_t k);
 
 // Scratch of shortlist_logits, kept by the context between calls.
@@ -35,7 +38,7 @@ struct ShortlistScratch {
   FloatBuffer exact;                     // [n, gathered rows]
 };
 
-// logits [n, V] (row stride V) of the n rows of x [n, H] (stride H): the Q4_0 pass, then the exact
+// logits [n, V] (row stride V) of the n rows of x [n, H] (stride H): the approximate pass, then the exact
 // rescoring of the union of the rows' candidates; each row takes the exact logits of its own
 // candidates' units (a whole interleave group when the head is interleaved). Returns the weight bytes read.
 size_t shortlist_logits(const Backend& backend, Workspace& ws, const HeadShortlist& shortlist, const WeightMatrix& head,

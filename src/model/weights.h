@@ -65,7 +65,7 @@ struct ArenaFree {
 // The opt-in cheaper LM head (ModelOptions::head_shortlist; src/model/head_shortlist.h).
 struct HeadShortlist {
   size_t k = 0;         // candidates rescored per logits row; 0: off
-  WeightMatrix approx;  // the Q4_0 copy of the head [V, H] (row-interleaved for the CPU kernels)
+  WeightMatrix approx;  // the Q4_0 or Q2_0 copy of the head [V, H] (row-interleaved for the CPU kernels)
   std::unique_ptr<void, ArenaFree> storage;
 };
 
