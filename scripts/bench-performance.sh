@@ -9,11 +9,11 @@
 # 3. runs `zaya bench --json` on each (BF16 from the HF directory, the others from their GGUF
 #    files): the read bandwidth probe, prefill of PROMPT tokens, decode of GEN tokens at batch
 #    1, 4 and 16, weights in the huge-page arena (--load copy), once per KV cache type
-#    (KV_CACHES: the exact f32 cache and the opt-in f16 one); BF16 and Q8_0 once more with the
+#    (KV_CACHES: the exact f32 cache and the opt-in f16 one); every format once more with the
 #    opt-in LM-head shortlist (--head-shortlist SHORTLIST, f32 KV cache);
 # 4. measures quality with `zaya compare` on the trained default model (models/zaya-arith) and
 #    on the 8B synthetic checkpoint; of the f16 KV cache on the default model; of the shortlist
-#    on both;
+#    on both, against BF16 and (Q8_0 / Q4_0 / Q4_K heads) against the same file's full head;
 # 5. renders the tables into docs/PERFORMANCE.md (tools/bench/render_performance.py) between
 #    its BEGIN/END markers.
 # Needs a quiet machine: the VM's bandwidth varies between runs, so every roofline fraction is
@@ -61,8 +61,7 @@ for fmt in $FORMATS; do
     "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
       --batch "$BATCHES" --load copy --kv-cache "$kv" --json | tee -a "$RESULTS"
   done
-  # The shortlist saves bytes only where the head is wider than its 4-bit approximation.
-  if [ "$SHORTLIST" != 0 ] && { [ "$fmt" = bf16 ] || [ "$fmt" = q8_0 ]; }; then
+  if [ "$SHORTLIST" != 0 ]; then
     echo "== bench $fmt ($path), LM-head shortlist of $SHORTLIST" >&2
     "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
       --batch "$BATCHES" --load copy --head-shortlist "$SHORTLIST" --json | tee -a "$RESULTS"
@@ -86,6 +85,15 @@ if [ "$SHORTLIST" != 0 ]; then
     "$ZAYA" compare --model "$MODEL" --other "$WORK/zaya1-8b-q8_0.gguf" --head-shortlist "$SHORTLIST" --prompts 2 --tokens 32 \
       --threads "$THREADS" --json | tee -a "$QUALITY"
   fi
+  # A 4-bit head's 2-bit approximation, against the same file's full head.
+  for fmt in $FORMATS; do
+    { [ "$fmt" = q4_0 ] || [ "$fmt" = q4_k ]; } || continue
+    small="$WORK/zaya-arith-$fmt.gguf"
+    [ -f "$small" ] || "$ZAYA" quantize --model models/zaya-arith --type "$fmt" --out "$small" --quiet
+    "$ZAYA" compare --model "$small" --head-shortlist "$SHORTLIST" --prompts 8 --tokens 64 --threads "$THREADS" --json | tee -a "$QUALITY"
+    "$ZAYA" compare --model "$WORK/zaya1-8b-$fmt.gguf" --head-shortlist "$SHORTLIST" --prompts 8 --tokens 32 --threads "$THREADS" \
+      --json | tee -a "$QUALITY"
+  done
 fi
 /usr/bin/python3 tools/bench/render_performance.py "$RESULTS" "$QUALITY" docs/PERFORMANCE.md "$LOADS"
 echo "docs/PERFORMANCE.md updated from $RESULTS and $QUALITY" >&2

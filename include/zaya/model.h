@@ -43,12 +43,13 @@ struct ModelOptions {
   // them into the weight arena (so it implies WeightStorage::copied). Empty: keep as stored.
   QuantizationPlan quantize;
   // Opt-in cheaper LM head (CPU backend): 0 (default) computes every logit with the model's head.
-  // K > 0 builds a Q4_0 copy of the head at load (0.56 bytes per weight, ~300 MB on ZAYA1-8B) that
-  // scores the whole vocabulary each step; the K best-scoring tokens of each logits row are then
-  // scored again by the model's head, so their logits are exactly the full head's, and the other
-  // logits are the Q4_0 approximations. Greedy decoding stays exact whenever the best token ranks
-  // among the approximation's K best (docs/PERFORMANCE.md measures how often). Saves bytes only
-  // when the head is wider than 4 bits: a Q4_0 or Q4_K head is refused (invalid_argument).
+  // K > 0 builds a cheaper copy of the head at load that scores the whole vocabulary each step:
+  // Q4_0 (0.56 bytes per weight, ~300 MB on ZAYA1-8B) for an f32, BF16 or Q8_0 head, Q2_0 (0.31
+  // bytes per weight, ~170 MB; zaya/quant.h) for a Q4_0 or Q4_K head. The K best-scoring tokens
+  // of each logits row are then scored again by the model's head, so their logits are exactly the
+  // full head's, and the other logits are the approximations. Greedy decoding stays exact
+  // whenever the best token ranks among the approximation's K best (docs/PERFORMANCE.md measures
+  // how often; K = 64 kept it at every measured position).
   size_t head_shortlist = 0;
   // Called with a fraction in [0, 1] while loading; return false to cancel (zaya::Error cancelled).
   std::function<bool(float)> progress;

@@ -1,7 +1,7 @@
 // tools/cli/model_args.h - the model-loading flags shared by every command that loads a model:
 //   --backend auto|cpu|hip   --load mmap|copy   --quantize SPEC (zaya/quantization.h; implies copy)
-//   --head-shortlist K (ModelOptions::head_shortlist: a Q4_0 pass over the vocabulary, the K best
-//   tokens rescored by the model's own head)
+//   --head-shortlist K (ModelOptions::head_shortlist: a Q4_0 or Q2_0 pass over the vocabulary, the
+//   K best tokens rescored by the model's own head)
 // and the context's KV cache type (--kv-cache f32|f16, ContextOptions::kv_cache_type).
 #pragma once
 

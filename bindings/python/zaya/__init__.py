@@ -762,8 +762,9 @@ class Model(_Handle):
 
         tokenizer: True (the one in the directory, if any), False (ids only) or a path.
         progress: callable(fraction) -> return False to cancel the load (raises Cancelled).
-        head_shortlist: 0 (default) or K > 0: a Q4_0 copy of the LM head scores the vocabulary
-        and each row's K best tokens are rescored exactly (opt-in; see docs/PERFORMANCE.md).
+        head_shortlist: 0 (default) or K > 0: a cheaper copy of the LM head (Q4_0, or 2-bit for
+        a 4-bit head) scores the vocabulary and each row's K best tokens are rescored exactly
+        (opt-in; see docs/PERFORMANCE.md).
         """
         p = _ffi.init(_ffi.ModelParams, _ffi.zaya_model_params_init)
         backend_bytes = _text(backend)

@@ -464,9 +464,9 @@ pub struct ModelOptions<'a> {
     pub tokenizer: TokenizerSource,
     /// Called with the fraction loaded; return false to cancel (ErrorKind::Cancelled).
     pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
-    /// 0 (default): every logit from the model's LM head. K > 0 (opt-in, CPU backend): a Q4_0
-    /// copy of the head scores the vocabulary and each row's K best tokens are rescored by the
-    /// model's head (their logits exact, the rest approximate).
+    /// 0 (default): every logit from the model's LM head. K > 0 (opt-in, CPU backend): a cheaper
+    /// copy of the head (Q4_0, or 2-bit for a 4-bit head) scores the vocabulary and each row's K
+    /// best tokens are rescored by the model's head (their logits exact, the rest approximate).
     pub head_shortlist: usize,
 }
 
