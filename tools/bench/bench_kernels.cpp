@@ -8,7 +8,7 @@
 // BENCH_DTYPES=q4_0,bf16 choose), cycling through enough copies of the matrix (>= 128 MiB) that
 // the weights stream from DRAM rather than the L3, and prints GB/s of weight bytes and GFLOP/s.
 // The quantized formats are also run in their row-interleaved layout (CpuBackend::matmul_interleaved,
-// rows "*_r16");
+// rows "*_r16"; BENCH_DTYPES=q2_0 adds the shortlist's Q2_0 in that layout);
 // bf16 uses the vdpbf16ps prefill kernel from its threshold on (BENCH_BF16_DP=0: the exact f32
 // path). The first line is one thread's plain sequential read speed, for reference.
 // BENCH_ATTENTION=600 times the attention kernel instead (see bench_attention). Not a test:
@@ -148,8 +148,10 @@ int main(int argc, char** argv) {
     const size_t rows = rows_, cols = cols_;  // lambdas below capture them (clang 14: not bindings)
     std::vector<float> w(rows * cols);
     for (auto& v : w) v = g(rng);
-    for (DType t : {DType::bf16, DType::q8_0, DType::q4_0, DType::q4_k}) {
-      if (!only.empty() && only.find(std::string(dtype_name(t))) == std::string::npos &&
+    // Q2_0 (the LM-head shortlist's approximation of a 4-bit head) only when BENCH_DTYPES names it,
+    // and only in its R16 layout (the plain rows have a scalar kernel for the odd tail rows).
+    for (DType t : {DType::bf16, DType::q8_0, DType::q4_0, DType::q4_k, DType::q2_0}) {
+      if ((!only.empty() || t == DType::q2_0) && only.find(std::string(dtype_name(t))) == std::string::npos &&
           only.find(lower(dtype_name(t))) == std::string::npos)
         continue;
       const size_t row_bytes = t == DType::bf16 ? 2 * cols : dtype_row_bytes(t, cols);
@@ -175,7 +177,7 @@ int main(int argc, char** argv) {
       for (auto& m : mats) std::copy(one.begin(), one.end(), aligned(m));
       // The quantized formats also in their row-interleaved layout (CpuBackend::matmul_interleaved).
       for (bool interleaved : {false, true}) {
-        if (interleaved && interleave_rows(t) == 0) continue;
+        if ((interleaved && interleave_rows(t) == 0) || (!interleaved && t == DType::q2_0)) continue;
         if (interleaved) {
           std::vector<uint8_t> packed(bytes);
           repack_interleaved(t, one.data(), rows, cols, packed.data());
