@@ -60,6 +60,12 @@ TEST_CASE("matmul kernels match the scalar reference (f32 and bf16 weights)") {
               REQUIRE(std::fabs(yb[i * ldy + r] - refb) <= 1e-5 * (1 + std::sqrt(double(cols))));
             }
             for (size_t r = rows; r < ldy; ++r) REQUIRE(std::isnan(y[i * ldy + r]));  // untouched padding
+            // A row of X alone (the matvec's taller tiles) gives bit for bit its row of the batch.
+            std::vector<float> one(ldy), oneb(ldy);
+            k->matmul_f32(w.data(), x.data() + i * cols, cols, 1, cols, one.data(), ldy, 0, rows);
+            k->matmul_bf16(wb.data(), xp.data() + i * cols, cols, 1, cols, oneb.data(), ldy, 0, rows);
+            REQUIRE(std::equal(one.begin(), one.begin() + long(rows), y.begin() + long(i * ldy)));
+            REQUIRE(std::equal(oneb.begin(), oneb.begin() + long(rows), yb.begin() + long(i * ldy)));
           }
         }
       }
