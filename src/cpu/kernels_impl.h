@@ -444,8 +444,8 @@ struct Kernels {
   }
 
   // Walks output rows in groups of 4 (8 for a single activation row) and activation rows in
-  // groups of 4 (remainders with smaller tiles). Activation rows are processed in chunks that stay in L2 while a thread
-  // streams its slice of W once per chunk.
+  // groups of 4 (remainders with smaller tiles). Activation rows are processed in chunks that
+  // stay in L2 while a thread streams its slice of W once per chunk.
   template <typename WT, typename Tile>
   static void matmul_rows(const WT* w, const float* x, size_t ldx, size_t n, size_t cols, float* y, size_t ldy,
                           size_t r_begin, size_t r_end, Tile&& tile) {

@@ -160,10 +160,14 @@ void quantize_q4_k(const float* x, size_t nb, BlockQ4_K* y) {
   }
 }
 
-// The Q2_0 level of x against d: the nearest of -3, -1, 1, 3.
+// The Q2_0 level of x against d: the nearest of -3, -1, 1, 3 (compared as floats, so a NaN or
+// an infinite quotient never reaches an int conversion).
 inline int q2_level(float x, float d) noexcept {
   if (d == 0.0f) return 1;
-  return std::clamp(2 * static_cast<int>(std::floor(x / (2.0f * d))) + 1, -3, 3);
+  const float t = std::floor(x / (2.0f * d));  // level 2t + 1
+  if (!(t >= -1.0f)) return -3;
+  if (t >= 1.0f) return 3;
+  return t >= 0.0f ? 1 : -1;
 }
 
 void quantize_q2_0(const float* x, size_t nb, BlockQ2_0* y) {
