@@ -289,6 +289,9 @@ typedef struct zaya_model_info {
   const char* backend_log;   /* why it was chosen */
   const char* directory;     /* the model directory */
   const char* stored_dtypes; /* e.g. "BF16" */
+  /* Appended after 0.1.0 (an older caller's struct_size ends before it: it is not written). */
+  uint64_t head_shortlist_bytes; /* the LM-head shortlist's approximate copy of the head, which
+                                    stored_bytes does not count; 0 without a shortlist */
 } zaya_model_info;
 /* The three strings stay valid as long as the model handle. Set info->struct_size first. */
 ZAYA_API zaya_status zaya_model_get_info(const zaya_model* model, zaya_model_info* info);

@@ -194,11 +194,28 @@ TEST_CASE("model loading: errors, progress, cancel, info") {
   p.head_shortlist = -1;
   p.load_tokenizer = 0;
   ZCHECK_STATUS(zaya_model_load(tiny_model_dir().c_str(), &p, &m), ZAYA_OK);
+  zaya_model_info shortlist_info;
+  shortlist_info.struct_size = sizeof shortlist_info;
+  ZREQUIRE_OK(zaya_model_get_info(m, &shortlist_info));
+  CHECK(shortlist_info.head_shortlist_bytes == 0);
   zaya_model_free(m);
   p = zaya_model_params_default();
   p.head_shortlist = 8;
   p.load_tokenizer = 0;
   ZCHECK_STATUS(zaya_model_load(tiny_model_dir().c_str(), &p, &m), ZAYA_OK);
+  // The approximate copy is reported apart from stored_bytes: the head's rows in Q4_0.
+  shortlist_info.struct_size = sizeof shortlist_info;
+  ZREQUIRE_OK(zaya_model_get_info(m, &shortlist_info));
+  CHECK(shortlist_info.head_shortlist_bytes ==
+        uint64_t(shortlist_info.vocab_size) * uint64_t(shortlist_info.hidden_size) / 32 * 18);
+  // A caller built against 0.1.0 passes the shorter struct: the appended field is not written.
+  zaya_model_info old;
+  std::memset(&old, 0xAB, sizeof old);
+  old.struct_size = offsetof(zaya_model_info, head_shortlist_bytes);
+  ZREQUIRE_OK(zaya_model_get_info(m, &old));
+  CHECK(old.struct_size == offsetof(zaya_model_info, head_shortlist_bytes));
+  CHECK(old.vocab_size == shortlist_info.vocab_size);
+  CHECK(old.head_shortlist_bytes == 0xABABABABABABABABull);
   zaya_model_free(m);
   m = nullptr;
 

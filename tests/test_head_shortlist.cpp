@@ -82,6 +82,10 @@ void check_short_shortlists(const std::string& head, double max_rel_bound) {
     CAPTURE(k);
     options.head_shortlist = k;
     const auto model = Model::load(dir, options);
+    // The approximation's bytes, reported apart from the stored weights: Q4_0 (18 bytes per 32
+    // weights) for a bf16 head, Q2_0 (10) for a Q4_0 one.
+    CHECK(model->info().head_shortlist_bytes == V * static_cast<size_t>(full->config().hidden) / 32 * (head.empty() ? 18 : 10));
+    CHECK(full->info().head_shortlist_bytes == 0);
     const auto shortlisted = test::logits_at_every_position(model, ids, 2);
     const RowStats s = compare_rows(exact, shortlisted, V);
     CHECK(s.min_exact >= k);

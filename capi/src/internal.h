@@ -190,7 +190,7 @@ void init_struct(T* user, size_t struct_size, T defaults, size_t v1_size, const 
 
 // Sizes of the first released layouts (ABI 1). These numbers never change.
 constexpr size_t kModelParamsV1 = offsetof(zaya_model_params, head_shortlist);  // 0.1 ended there
-constexpr size_t kModelInfoV1 = sizeof(zaya_model_info);
+constexpr size_t kModelInfoV1 = offsetof(zaya_model_info, head_shortlist_bytes);  // 0.1 ended there
 constexpr size_t kChatParamsV1 = sizeof(zaya_chat_params);
 constexpr size_t kContextParamsV1 = offsetof(zaya_context_params, kv_cache_type);  // 0.1 ended there
 constexpr size_t kSamplingParamsV1 = sizeof(zaya_sampling_params);

@@ -119,6 +119,7 @@ ZAYA_API zaya_status zaya_model_get_info(const zaya_model* model, zaya_model_inf
     out.backend_log = m.info.backend_log.c_str();
     out.directory = m.info.directory.c_str();
     out.stored_dtypes = m.info.stored_dtypes.c_str();
+    out.head_shortlist_bytes = m.info.head_shortlist_bytes;
     write_struct(info, out, kModelInfoV1, "zaya_model_info");
   });
 }

@@ -64,6 +64,7 @@ struct ModelInfo {
   uint64_t total_params = 0;
   uint64_t active_params = 0;     // per token, excluding the embedding / LM head
   uint64_t embedding_params = 0;  // the tied embedding = LM head, read fully for every token's logits
+  size_t head_shortlist_bytes = 0;  // the shortlist's approximate copy of the head (not in stored_bytes)
   std::string backend;            // description of the backend in use
   std::string backend_log;        // why it was chosen
 };

@@ -107,6 +107,7 @@ ModelInfo Model::info() const {
   i.total_params = weights_->total_params;
   i.active_params = weights_->active_params;
   i.embedding_params = weights_->embedding_params;
+  i.head_shortlist_bytes = weights_->head_shortlist.k ? weights_->head_shortlist.approx.bytes() : 0;
   i.backend = backend_->description();
   i.backend_log = backend_log_;
   return i;

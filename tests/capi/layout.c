@@ -38,6 +38,7 @@ int main(void) {
   FIELD(zaya_model_info, backend_log);
   FIELD(zaya_model_info, directory);
   FIELD(zaya_model_info, stored_dtypes);
+  FIELD(zaya_model_info, head_shortlist_bytes);
   SIZE(zaya_chat_params);
   FIELD(zaya_chat_params, struct_size);
   FIELD(zaya_chat_params, add_generation_prompt);

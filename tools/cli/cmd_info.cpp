@@ -29,11 +29,12 @@ int run_info(zaya::cli::Args& args) {
     out += fmt::format("\"layout\":{},\"hidden\":{},\"blocks\":{},\"q_heads\":{},\"kv_heads\":{},\"head_dim\":{},"
                        "\"experts\":{},\"expert_width\":{},\"router_width\":{},\"vocab\":{},\"rope_theta\":{},"
                        "\"dtype\":{},\"tensors\":{},\"bytes\":{},\"total_params\":{},\"active_params\":{},"
-                       "\"embedding_params\":{},\"backend\":{},\"backend_log\":{}}}",
+                       "\"embedding_params\":{},\"head_shortlist_bytes\":{},\"backend\":{},\"backend_log\":{}}}",
                        zaya::json::quote(zaya::layout_name(c.layout)), c.hidden, c.blocks, c.q_heads, c.kv_heads,
                        c.head_dim, c.experts, c.expert_width, c.router_width, c.vocab, c.rope_theta,
                        zaya::json::quote(i.stored_dtypes), i.tensor_count, i.stored_bytes, i.total_params,
-                       i.active_params, i.embedding_params, zaya::json::quote(i.backend), zaya::json::quote(i.backend_log));
+                       i.active_params, i.embedding_params, i.head_shortlist_bytes, zaya::json::quote(i.backend),
+                       zaya::json::quote(i.backend_log));
     fmt::print("{}\n", out);
     return 0;
   }
@@ -52,6 +53,9 @@ int run_info(zaya::cli::Args& args) {
              static_cast<double>(i.total_params) / unit, suffix, static_cast<double>(i.active_params) / unit, suffix,
              static_cast<double>(i.embedding_params) / unit, suffix);
   fmt::print("weights     {} tensors, {}, stored as {}\n", i.tensor_count, human_bytes(double(i.stored_bytes)), i.stored_dtypes);
+  if (i.head_shortlist_bytes)
+    fmt::print("shortlist   LM head of {} candidates, approximate copy {}\n", model->options().head_shortlist,
+               human_bytes(double(i.head_shortlist_bytes)));
   fmt::print("backend     {}  [{}]\n", i.backend, i.backend_log);
   return 0;
 }

@@ -272,6 +272,9 @@ class ModelTest(unittest.TestCase):
         self.assertLess(same, len(exact))
         with self.assertRaises(zaya.InvalidArgument):
             load_model(head_shortlist=-1)
+        info = load_model(head_shortlist=4).info
+        self.assertEqual(info.head_shortlist_bytes, info.vocab_size * info.hidden_size // 32 * 18)  # Q4_0 copy
+        self.assertEqual(self.model.info.head_shortlist_bytes, 0)
 
     def test_batch_generation_and_callbacks(self):
         with self.model.context(max_sequences=2, max_context=128, threads=1) as ctx:

@@ -747,7 +747,7 @@ class Rsa(_Handle):
 
 ModelInfo = namedtuple("ModelInfo", "vocab_size hidden_size layers experts max_position bos_id eos_id total_params "
                        "active_params stored_bytes has_tokenizer has_chat_template backend backend_log directory "
-                       "stored_dtypes")
+                       "stored_dtypes head_shortlist_bytes")
 
 
 class Model(_Handle):

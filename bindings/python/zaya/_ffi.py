@@ -64,7 +64,7 @@ class ModelInfo(Structure):
                 ("eos_id", c_int64), ("total_params", c_uint64), ("active_params", c_uint64),
                 ("stored_bytes", c_uint64), ("has_tokenizer", c_int32), ("has_chat_template", c_int32),
                 ("backend", c_char_p), ("backend_log", c_char_p), ("directory", c_char_p),
-                ("stored_dtypes", c_char_p)]
+                ("stored_dtypes", c_char_p), ("head_shortlist_bytes", c_uint64)]
 
 
 class ChatParams(Structure):

@@ -113,6 +113,7 @@ pub struct zaya_model_info {
     pub backend_log: *const c_char,
     pub directory: *const c_char,
     pub stored_dtypes: *const c_char,
+    pub head_shortlist_bytes: u64,
 }
 
 #[repr(C)]
@@ -366,7 +367,7 @@ mod tests {
             head_shortlist });
         check!(zaya_model_info { struct_size, vocab_size, hidden_size, layers, experts, max_position, bos_id, eos_id,
             total_params, active_params, stored_bytes, has_tokenizer, has_chat_template, backend, backend_log, directory,
-            stored_dtypes });
+            stored_dtypes, head_shortlist_bytes });
         check!(zaya_chat_params { struct_size, add_generation_prompt, tools_json, tools_json_length, extra_json, extra_json_length });
         check!(zaya_context_params { struct_size, max_sequences, threads, max_context, truncate_window, kv_cache_type });
         check!(zaya_batch_token { sequence, token, logits });

@@ -489,6 +489,8 @@ pub struct ModelInfo {
     pub backend_log: String,
     pub directory: String,
     pub stored_dtypes: String,
+    /// The LM-head shortlist's approximate copy of the head (not in stored_bytes); 0 without one.
+    pub head_shortlist_bytes: u64,
 }
 
 /// A loaded ZAYA1 model. Immutable: share it between threads (e.g. in an `Arc`).
@@ -573,6 +575,7 @@ impl Model {
                 backend_log: cstr(i.backend_log),
                 directory: cstr(i.directory),
                 stored_dtypes: cstr(i.stored_dtypes),
+                head_shortlist_bytes: i.head_shortlist_bytes,
             }
         })
     }

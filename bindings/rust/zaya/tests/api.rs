@@ -165,6 +165,16 @@ fn head_shortlist() {
         model.context(&options).unwrap().prefill(0, &prompt).unwrap().to_vec()
     };
     let (exact, all, four) = (logits(0), logits(384), logits(4));
+    let shortlisted = Model::load_with(model_dir(), ModelOptions {
+        backend: "cpu".into(),
+        tokenizer: TokenizerSource::None,
+        head_shortlist: 4,
+        ..Default::default()
+    })
+    .unwrap();
+    let info = shortlisted.info().unwrap();
+    // The Q4_0 copy of a bf16 head: 18 bytes per 32 weights, reported apart from stored_bytes.
+    assert_eq!(info.head_shortlist_bytes, info.vocab_size as u64 * info.hidden_size as u64 / 32 * 18);
     assert_eq!(exact, all, "a shortlist of the whole vocabulary is the full head");
     let same = exact.iter().zip(&four).filter(|(a, b)| a == b).count();
     assert!(same >= 4 && same < exact.len(), "{} of {} logits exact", same, exact.len());
