@@ -249,7 +249,7 @@ typedef struct zaya_model_params {
   void* progress_user_data;
   /* Appended after 0.1.0 (an older caller's struct_size ends before it: it gets the default). */
   int64_t head_shortlist;           /* 0 (default): every logit from the model's LM head. K > 0 (CPU
-                                       backend; opt-in, ~300 MB more on ZAYA1-8B): a cheaper copy
+                                       backend; opt-in, 170-300 MB more on ZAYA1-8B): a cheaper copy
                                        of the head (Q4_0, or 2-bit for a 4-bit head) scores the
                                        vocabulary and each row's K best tokens are rescored by the
                                        model's head (their logits exact, the rest approximate;
