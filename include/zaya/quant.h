@@ -75,6 +75,8 @@ static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(Block
 // Where element k (0..31) of a Q2_0 block keeps its code: byte and bit shift (see above).
 constexpr size_t q2_0_byte(size_t k) noexcept { return 4 * (k / 16) + k % 4; }
 constexpr unsigned q2_0_shift(size_t k) noexcept { return static_cast<unsigned>(2 * ((k / 4) % 4)); }
+// Element k's level 2q - 3 (-3, -1, 1 or 3) from a block's 8 code bytes qs.
+constexpr int q2_0_level(const uint8_t* qs, size_t k) noexcept { return 2 * ((qs[q2_0_byte(k)] >> q2_0_shift(k)) & 3) - 3; }
 
 // ggml's get_scale_min_k4: sub-block j (0..7) of a Q4_K block's 12 scale bytes.
 //   j < 4: sc = scales[j] & 63, m = scales[j + 4] & 63

@@ -572,7 +572,7 @@ struct Kernels {
           wv[a] = Ops::widen_s8(reinterpret_cast<const int8_t*>(p + 2));
         } else if constexpr (T == DType::q2_0) {
           int8_t v[kQK];
-          for (size_t k = 0; k < kQK; ++k) v[k] = static_cast<int8_t>(2 * ((p[2 + q2_0_byte(k)] >> q2_0_shift(k)) & 3) - 3);
+          for (size_t k = 0; k < kQK; ++k) v[k] = static_cast<int8_t>(q2_0_level(p + 2, k));
           wv[a] = Ops::widen_s8(v);
         } else {
           wv[a] = Ops::q4_0(p + 2);

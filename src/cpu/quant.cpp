@@ -261,8 +261,7 @@ void dequantize_row(DType t, const void* in, size_t n, float* out) {
       const auto* b = static_cast<const BlockQ2_0*>(in);
       for (size_t i = 0; i < nb; ++i) {
         const float d = f16_to_f32(b[i].d);
-        for (size_t k = 0; k < kQK; ++k)
-          *out++ = d * static_cast<float>(2 * ((b[i].qs[q2_0_byte(k)] >> q2_0_shift(k)) & 3) - 3);
+        for (size_t k = 0; k < kQK; ++k) *out++ = d * static_cast<float>(q2_0_level(b[i].qs, k));
       }
       break;
     }
