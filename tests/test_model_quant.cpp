@@ -559,7 +559,7 @@ TEST_CASE("CpuBackend::matmuls: several products in one parallel loop equal one 
   add(DType::q4_k, 33, true);
   add(DType::q4_0, 128, true);
   for (auto& m : matrices) m.w.data = m.bytes.data();
-  for (size_t n : {1, 2, 4}) {
+  for (size_t n : {size_t(1), size_t(2), size_t(4), size_t(16), cpu::CpuBackend::kFusedRows + 1}) {
     CAPTURE(n);
     // Inputs: the even jobs share one, the odd jobs each have their own (rows with padding).
     const size_t ldx = cols + 5;
@@ -585,6 +585,78 @@ TEST_CASE("CpuBackend::matmuls: several products in one parallel loop equal one 
           if (r < rows) REQUIRE(together[j][i * ldy + r] == alone[j][i * ldy + r]);
           else REQUIRE(std::isnan(together[j][i * ldy + r]));  // nothing written past the rows
         }
+    }
+  }
+}
+
+TEST_CASE("CpuBackend::expert_mlps: a decode batch's experts in three parallel loops equal expert_mlp each") {
+  // Every weight format an expert can have, rows per expert as a batch routes them (uneven,
+  // one empty), few enough rows in all for the fused path, and a prefill-sized call that runs
+  // each expert on its own.
+  std::mt19937 rng(31);
+  cpu::CpuBackend backend;
+  Workspace ws(2);
+  const size_t hidden = 256, width = 256;
+  struct Expert {
+    std::vector<uint8_t> gate_up_bytes, down_bytes;
+    WeightMatrix gate_up, down;
+  };
+  auto encode = [&](DType t, bool interleaved, size_t rows, size_t cols, std::vector<uint8_t>& bytes) {
+    const auto values = gaussian(rows * cols, rng, 0.1f);
+    if (t == DType::f32) {
+      bytes.resize(values.size() * 4);
+      std::memcpy(bytes.data(), values.data(), bytes.size());
+    } else if (t == DType::bf16) {
+      bytes.resize(values.size() * 2);
+      for (size_t i = 0; i < values.size(); ++i) {
+        const uint16_t b = f32_to_bf16(values[i]);
+        std::memcpy(bytes.data() + 2 * i, &b, 2);
+      }
+    } else {
+      bytes = quantize_matrix(t, values, rows, cols);
+      if (interleaved) {
+        std::vector<uint8_t> packed(bytes.size());
+        repack_interleaved(t, bytes.data(), rows, cols, packed.data());
+        bytes = std::move(packed);
+      }
+    }
+    WeightMatrix w{t, bytes.data(), int64_t(rows), int64_t(cols)};
+    w.interleaved = interleaved;
+    return w;
+  };
+  const std::vector<std::pair<DType, bool>> formats{{DType::f32, false},  {DType::bf16, false}, {DType::q4_0, false},
+                                                    {DType::q8_0, true},  {DType::q4_0, true},  {DType::q4_k, true}};
+  for (const auto& [dtype, interleaved] : formats) {
+    CAPTURE(dtype_name(dtype));
+    CAPTURE(interleaved);
+    std::vector<Expert> experts(5);
+    for (auto& e : experts) {
+      e.gate_up = encode(dtype, interleaved, 2 * width, hidden, e.gate_up_bytes);
+      e.down = encode(dtype, interleaved, hidden, width, e.down_bytes);
+    }
+    for (const std::vector<size_t>& counts : {std::vector<size_t>{1, 3, 0, 5, 2}, std::vector<size_t>{20, 30, 1, 9, 7}}) {
+      size_t total = 0;
+      for (size_t c : counts) total += c;
+      CAPTURE(total);
+      CHECK((total <= cpu::CpuBackend::kFusedRows) == (total == 11));  // both paths are covered
+      const auto x = gaussian(total * hidden, rng);
+      std::vector<float> together(total * hidden + 7, NAN), alone(total * hidden, NAN);
+      std::vector<Backend::ExpertJob> jobs;
+      size_t at = 0;
+      for (size_t e = 0; e < experts.size(); ++e) {
+        jobs.push_back({&experts[e].gate_up, &experts[e].down, x.data() + at * hidden, counts[e],
+                        together.data() + at * hidden});
+        backend.expert_mlp(ws, experts[e].gate_up, experts[e].down, x.data() + at * hidden, counts[e],
+                           alone.data() + at * hidden);
+        at += counts[e];
+      }
+      backend.expert_mlps(ws, jobs);
+      for (size_t i = 0; i < total * hidden; ++i) {
+        CAPTURE(i);
+        REQUIRE(std::isfinite(alone[i]));
+        REQUIRE(together[i] == alone[i]);
+      }
+      for (size_t i = total * hidden; i < together.size(); ++i) REQUIRE(std::isnan(together[i]));  // nothing past the rows
     }
   }
 }

@@ -89,6 +89,21 @@ class Backend {
   // SwiGLU expert: Y[i] = down * (silu(gate_up[:I] x_i) * gate_up[I:] x_i), I = down.cols.
   virtual void expert_mlp(Workspace& ws, const WeightMatrix& gate_up, const WeightMatrix& down, const float* x,
                           size_t n, float* y) const = 0;
+
+  // Several experts of one block, each over its own rows: job j computes expert_mlp(gate_up_j,
+  // down_j, x_j, n_j, y_j) (rows of x_j are gate_up_j.cols apart, rows of y_j down_j.rows). A
+  // backend may run them together (the CPU one does for decode batches: three fork-joins for all
+  // the chosen experts instead of three per expert).
+  struct ExpertJob {
+    const WeightMatrix* gate_up = nullptr;
+    const WeightMatrix* down = nullptr;
+    const float* x = nullptr;
+    size_t n = 0;
+    float* y = nullptr;
+  };
+  virtual void expert_mlps(Workspace& ws, std::span<const ExpertJob> jobs) const {
+    for (const auto& j : jobs) expert_mlp(ws, *j.gate_up, *j.down, j.x, j.n, j.y);
+  }
 };
 
 struct BackendChoice {

@@ -136,6 +136,25 @@ Product prepare(Workspace& ws, FloatBuffer& buffer, const WeightMatrix& w, const
   return p;
 }
 
+// Several prepared products as one parallel loop over all their row units: one fork-join
+// instead of one per product.
+void run_products(Workspace& ws, std::span<const Product> products) {
+  std::vector<size_t> first_unit(products.size());  // prefix sums of units
+  size_t total = 0;
+  for (size_t i = 0; i < products.size(); ++i) {
+    first_unit[i] = total;
+    total += products[i].units();
+  }
+  ws.pool.parallel_for(total, [&](size_t u0, size_t u1) {
+    for (size_t i = 0; i < products.size(); ++i) {
+      const size_t begin = first_unit[i], end = begin + products[i].units();
+      if (end <= u0 || begin >= u1) continue;
+      const Product& p = products[i];
+      p.run(p.unit * (std::max(u0, begin) - begin), std::min(p.rows(), p.unit * (std::min(u1, end) - begin)));
+    }
+  });
+}
+
 }  // namespace
 
 void CpuBackend::matmul(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
@@ -175,9 +194,8 @@ void CpuBackend::matmul_interleaved(Workspace& ws, const WeightMatrix& w, const 
 
 void CpuBackend::matmuls(Workspace& ws, std::span<const MatmulJob> jobs, size_t n) const {
   if (n == 0) return;
-  // Prefill-sized products are long enough that one fork-join each costs nothing; and the bf16
-  // dot-product path has its own preparation.
-  if (n > 4 || jobs.size() == 1 || (bf16_prefill_min_rows() > 0 && n >= bf16_prefill_min_rows())) {
+  // The bf16 dot-product path has its own preparation.
+  if (n > kFusedRows || jobs.size() == 1 || (bf16_prefill_min_rows() > 0 && n >= bf16_prefill_min_rows())) {
     for (const auto& j : jobs) matmul(ws, *j.w, j.x, j.ldx, n, j.y, j.ldy);
     return;
   }
@@ -185,8 +203,6 @@ void CpuBackend::matmuls(Workspace& ws, std::span<const MatmulJob> jobs, size_t 
   std::vector<Product> products;
   std::vector<const MatmulJob*> sources;
   std::vector<FloatBuffer> buffers(jobs.size());
-  std::vector<size_t> first_unit;  // prefix sums of units
-  size_t total = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const MatmulJob& j = jobs[i];
     if (j.w->rows == 0) continue;
@@ -206,17 +222,8 @@ void CpuBackend::matmuls(Workspace& ws, std::span<const MatmulJob> jobs, size_t 
     }
     products.push_back(p);
     sources.push_back(&j);
-    first_unit.push_back(total);
-    total += p.units();
   }
-  ws.pool.parallel_for(total, [&](size_t u0, size_t u1) {
-    for (size_t i = 0; i < products.size(); ++i) {
-      const size_t begin = first_unit[i], end = begin + products[i].units();
-      if (end <= u0 || begin >= u1) continue;
-      const Product& p = products[i];
-      p.run(p.unit * (std::max(u0, begin) - begin), std::min(p.rows(), p.unit * (std::min(u1, end) - begin)));
-    }
-  });
+  run_products(ws, products);
 }
 
 void CpuBackend::attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const {
@@ -271,6 +278,65 @@ void CpuBackend::expert_mlp(Workspace& ws, const WeightMatrix& gate_up, const We
     }
   }, 8);
   matmul(ws, down, act.data(), width, n, y, static_cast<size_t>(down.rows));
+}
+
+void CpuBackend::expert_mlps(Workspace& ws, std::span<const ExpertJob> jobs) const {
+  size_t rows = 0, gu_floats = 0, act_floats = 0;
+  bool bf16_dp = false;
+  const size_t bf16_min = bf16_prefill_min_rows();
+  std::vector<ExpertJob> live;  // the jobs with rows
+  for (const auto& j : jobs) {
+    if (j.n == 0) continue;
+    live.push_back(j);
+    rows += j.n;
+    gu_floats += j.n * static_cast<size_t>(j.gate_up->rows);
+    act_floats += j.n * static_cast<size_t>(j.down->cols);
+    for (const WeightMatrix* w : {j.gate_up, j.down})
+      bf16_dp = bf16_dp || (w->dtype == DType::bf16 && bf16_min > 0 && j.n >= bf16_min);
+  }
+  // The bf16 dot-product path prepares its activations itself.
+  if (live.size() <= 1 || rows > kFusedRows || bf16_dp) {
+    for (const auto& j : live) expert_mlp(ws, *j.gate_up, *j.down, j.x, j.n, j.y);
+    return;
+  }
+  jobs = live;
+  // A decode batch: every chosen expert's gate_up products in one parallel loop, SwiGLU over all
+  // rows in a second, the down products in a third; each expert's weights still stream once.
+  const auto& k = kernels();
+  FloatBuffer gu(gu_floats), act(act_floats);
+  std::vector<FloatBuffer> buffers(jobs.size());
+  std::vector<Product> products(jobs.size());
+  std::vector<size_t> gu_at(jobs.size()), act_at(jobs.size()), first_row(jobs.size() + 1, 0);
+  for (size_t j = 0, g = 0, a = 0; j < jobs.size(); ++j) {
+    const ExpertJob& e = jobs[j];
+    const size_t width = static_cast<size_t>(e.down->cols);
+    if (static_cast<size_t>(e.gate_up->rows) != 2 * width || e.gate_up->cols != e.down->rows)
+      fail(ErrorCode::internal, "cpu backend: expert gate_up [{}, {}] does not match down [{}, {}]", e.gate_up->rows,
+           e.gate_up->cols, e.down->rows, e.down->cols);
+    gu_at[j] = g;
+    act_at[j] = a;
+    first_row[j + 1] = first_row[j] + e.n;
+    g += e.n * 2 * width;
+    a += e.n * width;
+    products[j] = prepare(ws, buffers[j], *e.gate_up, e.x, static_cast<size_t>(e.gate_up->cols), e.n, gu.data() + gu_at[j],
+                          2 * width);
+  }
+  run_products(ws, products);
+  ws.pool.parallel_for(rows, [&](size_t r0, size_t r1) {
+    size_t j = static_cast<size_t>(std::upper_bound(first_row.begin(), first_row.end(), r0) - first_row.begin()) - 1;
+    for (size_t r = r0; r < r1; ++r) {
+      while (r >= first_row[j + 1]) ++j;
+      const size_t width = static_cast<size_t>(jobs[j].down->cols), i = r - first_row[j];
+      const float* g = gu.data() + gu_at[j] + i * 2 * width;
+      k.swiglu(g, g + width, act.data() + act_at[j] + i * width, width);
+    }
+  }, 4);
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const ExpertJob& e = jobs[j];
+    products[j] = prepare(ws, buffers[j], *e.down, act.data() + act_at[j], static_cast<size_t>(e.down->cols), e.n, e.y,
+                          static_cast<size_t>(e.down->rows));
+  }
+  run_products(ws, products);
 }
 
 }  // namespace zaya::cpu

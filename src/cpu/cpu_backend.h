@@ -25,10 +25,18 @@ class CpuBackend final : public Backend {
   // ggml rows.
   void matmul_interleaved(Workspace& ws, const WeightMatrix& w, const float* x, size_t ldx, size_t n, float* y,
                           size_t ldy) const;
+  // Decode batches (up to kFusedRows rows of X per product, and up to kFusedRows rows over all
+  // the experts of a block) run several products in one parallel loop: one fork-join instead of
+  // one per product. Prefill-sized products are long enough that their own fork-joins cost
+  // nothing.
+  static constexpr size_t kFusedRows = 64;
   void matmuls(Workspace& ws, std::span<const MatmulJob> jobs, size_t n) const override;
   void attention(Workspace& ws, const AttentionShape& shape, std::span<const AttentionRow> rows) const override;
   void expert_mlp(Workspace& ws, const WeightMatrix& gate_up, const WeightMatrix& down, const float* x, size_t n,
                   float* y) const override;
+  // Up to kFusedRows rows in all: three parallel loops for all the experts; more: expert_mlp
+  // for each.
+  void expert_mlps(Workspace& ws, std::span<const ExpertJob> jobs) const override;
 };
 
 }  // namespace zaya::cpu

@@ -12,18 +12,29 @@ size_t run_experts(const Backend& backend, Workspace& ws, const ModelConfig& c, 
   std::vector<std::vector<size_t>> rows_of(E + 1);
   for (size_t i = 0; i < n; ++i) rows_of[static_cast<size_t>(routes[i].expert)].push_back(i);
 
+  // Each chosen expert's rows gathered contiguously, in expert order; all experts run as one call.
+  size_t routed = 0;
+  for (size_t e = 0; e < E; ++e) routed += rows_of[e].size();
+  s.gathered.resize(routed * H);
+  s.output.resize(routed * H);
+  std::vector<Backend::ExpertJob> jobs;
+  size_t at = 0;
   for (size_t e = 0; e < E; ++e) {
     const auto& rows = rows_of[e];
     if (rows.empty()) continue;
-    const size_t m = rows.size();
-    s.gathered.resize(m * H);
-    s.output.resize(m * H);
-    for (size_t k = 0; k < m; ++k) std::memcpy(s.gathered.data() + k * H, h2 + rows[k] * H, H * sizeof(float));
-    backend.expert_mlp(ws, b.expert_gate_up[e], b.expert_down[e], s.gathered.data(), m, s.output.data());
-    for (size_t k = 0; k < m; ++k) {
-      const float weight = routes[rows[k]].weight;
-      const float* y = s.output.data() + k * H;
-      float* o = out + rows[k] * H;
+    for (size_t k = 0; k < rows.size(); ++k)
+      std::memcpy(s.gathered.data() + (at + k) * H, h2 + rows[k] * H, H * sizeof(float));
+    jobs.push_back({&b.expert_gate_up[e], &b.expert_down[e], s.gathered.data() + at * H, rows.size(),
+                    s.output.data() + at * H});
+    at += rows.size();
+  }
+  backend.expert_mlps(ws, jobs);
+  at = 0;
+  for (size_t e = 0; e < E; ++e) {
+    for (size_t i : rows_of[e]) {
+      const float weight = routes[i].weight;
+      const float* y = s.output.data() + at++ * H;
+      float* o = out + i * H;
       for (size_t j = 0; j < H; ++j) o[j] = weight * y[j];
     }
   }
