@@ -2,6 +2,7 @@
 // sizes (to hit every tile remainder and vector tail) with poisoned outputs.
 #include "test_support.h"
 
+#include "cpu/bandwidth.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/kernels.h"
 
@@ -279,4 +280,16 @@ TEST_CASE("CpuBackend bf16 matmul: exact f32 path by default and below the thres
       }
   }
   cpu::set_bf16_prefill_min_rows(saved);
+}
+
+TEST_CASE("read-bandwidth probe: both stream layouts timed, the faster one's median reported") {
+  const auto r = cpu::measure_read_bandwidth(2, size_t(32) << 20, 3);
+  CHECK(r.threads == 2);
+  CHECK(r.passes == 3);
+  CHECK(r.bytes_per_pass == size_t(32) << 20);
+  CHECK((r.streams == 1 || r.streams == cpu::kProbeStreams));
+  CHECK(r.median_gbs > 0.1);
+  CHECK(r.best_gbs >= r.median_gbs);
+  // A size that is not whole huge pages is rounded up, not truncated.
+  CHECK(cpu::measure_read_bandwidth(1, 3u << 20, 1).bytes_per_pass == size_t(4) << 20);
 }

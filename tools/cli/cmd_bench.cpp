@@ -145,17 +145,18 @@ int run_bench(zaya::cli::Args& args) {
                  "\"prefill_tok_s\":{:.3f},\"decode_tok_s\":{:.3f},\"bytes_per_token\":{:.0f},\"achieved_gbs\":{:.3f},"
                  "\"bandwidth_gbs\":{:.3f},\"roofline_fraction\":{:.4f},\"peak_rss_mb\":{:.1f},\"load_seconds\":{:.3f},"
                  "\"weights_bytes\":{},\"prefill_bf16dp_tok_s\":{:.3f},\"kernels\":{},\"kv_cache\":\"{}\",\"head_shortlist\":{},"
-                 "\"head_shortlist_bytes\":{}}}\n",
+                 "\"head_shortlist_bytes\":{},\"bandwidth_streams\":{}}}\n",
                  zaya::json::quote(dir), zaya::json::quote(info.stored_dtypes), ctx.options().threads == 0 ? -1 : ctx.options().threads,
                  prompt, gen, r.batch, prefill_tok_s, r.tok_s, r.bytes_per_token, r.achieved_gbs, bw.median_gbs, r.roofline,
                  peak_rss_mb(), load_seconds, info.stored_bytes, prefill_bf16dp_tok_s, zaya::json::quote(info.backend),
-                 zaya::cli::kv_cache_name(kv_cache), model->options().head_shortlist, info.head_shortlist_bytes);
+                 zaya::cli::kv_cache_name(kv_cache), model->options().head_shortlist, info.head_shortlist_bytes,
+                 bw.streams);
     return 0;
   }
   fmt::print("model             {} ({}, {}, {} KV cache{})\n", dir, info.stored_dtypes, info.backend, zaya::cli::kv_cache_name(kv_cache),
              model->options().head_shortlist ? fmt::format(", LM head shortlist of {}", model->options().head_shortlist) : std::string());
-  fmt::print("read bandwidth    {:.2f} GB/s median ({:.2f} best) over {} passes of {} MiB, {} threads\n", bw.median_gbs,
-             bw.best_gbs, bw.passes, bw.bytes_per_pass >> 20, bw.threads);
+  fmt::print("read bandwidth    {:.2f} GB/s median ({:.2f} best) over {} passes of {} MiB, {} threads, {} stream{} each\n",
+             bw.median_gbs, bw.best_gbs, bw.passes, bw.bytes_per_pass >> 20, bw.threads, bw.streams, bw.streams == 1 ? "" : "s");
   fmt::print("load              {:.3f} s ({:.2f} GB of weights{})\n", load_seconds, static_cast<double>(info.stored_bytes) / 1e9,
              info.head_shortlist_bytes ? fmt::format(" + {:.2f} GB shortlist copy", static_cast<double>(info.head_shortlist_bytes) / 1e9)
                                        : std::string());
