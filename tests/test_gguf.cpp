@@ -6,6 +6,7 @@
 
 #include <zaya/error.h>
 #include <zaya/gguf.h>
+#include <zaya/quant.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include <limits>
 #include <optional>
 #include <random>
+#include <tuple>
 
 using namespace zaya;
 
@@ -235,6 +237,19 @@ TEST_CASE("gguf: ggml type ids map to DType and back") {
   CHECK(ggml_type_name(39) == "MXFP4");
   CHECK(ggml_type_name(4).empty());
   CHECK(ggml_type_name(1000).empty());
+}
+
+TEST_CASE("gguf: zaya's R16 type ids are the ggml id plus 1000, for the three block formats") {
+  CHECK(*ggml_type_of(DType::q4_0, true) == 1002);
+  CHECK(*ggml_type_of(DType::q8_0, true) == 1008);
+  CHECK(*ggml_type_of(DType::q4_k, true) == 1012);
+  for (DType t : {DType::f32, DType::f16, DType::bf16, DType::q2_0}) CHECK_FALSE(ggml_type_of(t, true).has_value());
+  for (auto [id, t, name] : {std::tuple{1002u, DType::q4_0, "Q4_0_R16"}, std::tuple{1008u, DType::q8_0, "Q8_0_R16"},
+                             std::tuple{1012u, DType::q4_k, "Q4_K_R16"}}) {
+    CHECK(dtype_of_ggml_type(id) == t);
+    CHECK(ggml_type_name(id) == name);
+  }
+  CHECK_FALSE(dtype_of_ggml_type(1003).has_value());
 }
 
 // ---- round trips --------------------------------------------------------------------------------
@@ -718,4 +733,83 @@ TEST_CASE("gguf: fuzz seeds") {
     ++seeds;
   }
   CHECK(seeds >= 5);
+}
+
+TEST_CASE("gguf: interleaved tensors are written in the R16 layout, each matrix of the last two dimensions on its own") {
+  const auto dir = test::temp_dir("gguf-r16");
+  // Matrices of 40 rows (two whole groups of 16 and 8 plain rows), several per tensor; plain
+  // tensors alongside.
+  struct Spec {
+    const char* name;
+    DType dtype;
+    std::vector<int64_t> shape;
+    bool interleaved;
+  };
+  const std::vector<Spec> specs = {{"q4_0.experts", DType::q4_0, {3, 40, 64}, true},
+                                   {"q8_0.weight", DType::q8_0, {20, 32}, true},
+                                   {"q4_k.weight", DType::q4_k, {17, 256}, true},
+                                   {"q4_0.plain", DType::q4_0, {16, 32}, false},
+                                   {"bf16.weight", DType::bf16, {4, 8}, false}};
+  std::vector<OwnedTensor> tensors;
+  uint32_t seed = 11;
+  for (const auto& s : specs) {
+    size_t count = 1;
+    for (auto d : s.shape) count *= static_cast<size_t>(d);
+    const size_t row = static_cast<size_t>(s.shape.back());
+    tensors.push_back({s.name, s.dtype, s.shape, random_bytes(count / row * dtype_row_bytes(s.dtype, row), seed++), s.interleaved});
+  }
+  write_gguf(dir / "r16.gguf", {{"general.architecture", "zaya"}}, tensors);
+  GgufFile file(dir / "r16.gguf");
+  REQUIRE(file.tensors().size() == specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const TensorInfo& t = file.tensors()[i];
+    CAPTURE(t.name);
+    CHECK(t.dtype == specs[i].dtype);
+    CHECK(t.shape == specs[i].shape);
+    CHECK(t.interleaved == specs[i].interleaved);
+    REQUIRE(t.nbytes == tensors[i].bytes.size());
+    std::vector<std::byte> expected = tensors[i].bytes;
+    if (specs[i].interleaved) {
+      const size_t cols = static_cast<size_t>(specs[i].shape.back());
+      const size_t rows = static_cast<size_t>(specs[i].shape[specs[i].shape.size() - 2]);
+      const size_t matrix_bytes = rows * dtype_row_bytes(specs[i].dtype, cols);
+      for (size_t at = 0; at < expected.size(); at += matrix_bytes)
+        repack_interleaved(specs[i].dtype, tensors[i].bytes.data() + at, rows, cols, expected.data() + at);
+      CHECK(expected != tensors[i].bytes);  // the layout really differs
+    }
+    CHECK(std::memcmp(t.data, expected.data(), t.nbytes) == 0);
+  }
+  // The type ids on disk are zaya's.
+  const std::string bytes = read_bytes(dir / "r16.gguf");
+  CHECK(bytes.find(Bytes().str("q8_0.weight").u32(2).u64(32).u64(20).u32(kZayaTypeQ8_0_R16).str()) != std::string::npos);
+  CHECK(bytes.find(Bytes().str("q4_0.plain").u32(2).u64(32).u64(16).u32(kGgmlTypeQ4_0).str()) != std::string::npos);
+
+  // Only block-format matrices can be interleaved, and only in GGUF.
+  auto refused = [&](OwnedTensor t, const char* what) {
+    CAPTURE(what);
+    try {
+      write_gguf(dir / "bad.gguf", {{"general.architecture", "zaya"}}, std::vector<OwnedTensor>{std::move(t)});
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::invalid_argument);
+    }
+    CHECK_FALSE(std::filesystem::exists(dir / "bad.gguf"));
+  };
+  refused({"v", DType::q4_0, {64}, std::vector<std::byte>(36), true}, "a vector");
+  refused({"w", DType::bf16, {2, 32}, std::vector<std::byte>(128), true}, "bf16");
+  try {
+    write_safetensors(dir / "x.safetensors", std::vector<TensorSpec>{{"w", DType::q4_0, {16, 32}, true}},
+                      [](size_t, size_t, std::span<std::byte>) {});
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_argument);
+    CHECK(std::string(e.what()).find("only in GGUF") != std::string::npos);
+  }
+}
+
+TEST_CASE("gguf hostile: an R16 type on a vector") {
+  const auto file = Bytes().header(1, 0).tensor("blk.0.w", {64}, kZayaTypeQ4_0_R16, 0).pad().data(64).str();
+  check_error(file, ErrorCode::bad_format, {"tensor 'blk.0.w'", "Q4_0_R16 needs a matrix"});
+  const auto matrix = Bytes().header(1, 0).tensor("blk.0.w", {32, 2}, kZayaTypeQ4_0_R16, 0).pad().data(64).str();
+  CHECK_FALSE(parse_error(matrix).has_value());
 }

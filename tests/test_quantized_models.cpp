@@ -174,6 +174,119 @@ TEST_CASE("quantize-on-load and a quantized GGUF file give identical logits, clo
   }
 }
 
+TEST_CASE("a GGUF file in the R16 layout: memory-mapped it computes exactly what the ggml file copied into the arena does") {
+  const auto dir = arith_model();
+  auto reference = Model::load(dir);
+  const int32_t vocab = static_cast<int32_t>(reference->config().vocab);
+  auto ids = test_ids(vocab, 30);
+  // Embedding rows in the last whole group of 16 and past it (those stay in ggml's layout).
+  for (int32_t id : {vocab - 1, vocab / 16 * 16 - 1, vocab / 16 * 16 - 16, 5}) ids.push_back(id);
+  for (const char* spec : {"q4_0", "q8_0", "experts=q4_0,attn=q8_0,head=q8_0"}) {
+    INFO(spec);
+    const auto plan = QuantizationPlan::parse(spec);
+    const auto tmp = test::temp_dir(std::string("gguf-r16-") + spec);
+    quantize_to_gguf(dir, plan, tmp / "ggml.gguf", 2);
+    quantize_to_gguf(dir, plan, tmp / "r16.gguf", 2, {}, GgufTensorLayout::r16);
+    GgufFile r16(tmp / "r16.gguf");
+    CHECK(r16.metadata().get_string("zaya.tensor_layout") == "r16");
+    size_t interleaved = 0;
+    for (const auto& t : r16.tensors()) {
+      CAPTURE(t.name);
+      // Exactly the block-quantized matrices, each the size of its ggml twin.
+      CHECK(t.interleaved == is_quantized(t.dtype));
+      CHECK(t.nbytes == GgufFile(tmp / "ggml.gguf").find(t.name)->nbytes);
+      interleaved += t.interleaved;
+    }
+    CHECK(interleaved > 0);
+
+    ModelOptions copy;
+    copy.storage = WeightStorage::copied;
+    auto ggml_copied = Model::load(tmp / "ggml.gguf", copy);
+    auto r16_mapped = Model::load(tmp / "r16.gguf");
+    CHECK(r16_mapped->info().stored_dtypes.find("_R16") != std::string::npos);
+    const auto expected = test::logits_at_every_position(ggml_copied, ids, 2);
+    CHECK(test::logits_at_every_position(r16_mapped, ids, 2) == expected);
+    CHECK(test::logits_at_every_position(Model::load(tmp / "r16.gguf", copy), ids, 2) == expected);
+    // Quantize-on-load from interleaved sources: the arena reads them back as ggml rows.
+    ModelOptions requantize;
+    requantize.quantize = QuantizationPlan::parse("q8_0");
+    CHECK(test::logits_at_every_position(Model::load(tmp / "r16.gguf", requantize), ids, 2) ==
+          test::logits_at_every_position(Model::load(tmp / "ggml.gguf", requantize), ids, 2));
+    // The LM-head shortlist builds its approximation from an interleaved head as from a plain one.
+    ModelOptions shortlist;
+    shortlist.head_shortlist = 8;
+    CHECK(test::logits_at_every_position(Model::load(tmp / "r16.gguf", shortlist), ids, 2) ==
+          test::logits_at_every_position(Model::load(tmp / "ggml.gguf", [&] { auto o = copy; o.head_shortlist = 8; return o; }()), ids, 2));
+  }
+}
+
+TEST_CASE("an R16 type on a tensor zaya never interleaves (a router matrix) is refused") {
+  const auto tmp = test::temp_dir("gguf-r16-router");
+  quantize_to_gguf(arith_model(), QuantizationPlan::parse("q4_0"), tmp / "r16.gguf", 1, {}, GgufTensorLayout::r16);
+  std::string bytes;
+  {
+    std::ifstream in(tmp / "r16.gguf", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // Tensor info: u64 name length, name, u32 n_dims, n_dims x u64, u32 type. The BF16 [32, 128]
+  // router down projection becomes Q4_0_R16: fewer bytes, so it still fits its place.
+  const std::string name = "model.layers.1.mlp.gate.down_proj.weight";
+  std::string key(8, '\0');
+  for (size_t i = 0; i < 8; ++i) key[i] = static_cast<char>((name.size() >> (8 * i)) & 0xff);
+  key += name;
+  const size_t at = bytes.find(key);
+  REQUIRE(at != std::string::npos);
+  const size_t type_at = at + key.size() + 4 + 2 * 8;
+  uint32_t type = 0;
+  std::memcpy(&type, bytes.data() + type_at, 4);
+  REQUIRE(type == kGgmlTypeBF16);
+  type = kZayaTypeQ4_0_R16;
+  std::memcpy(bytes.data() + type_at, &type, 4);
+  {
+    std::ofstream out(tmp / "patched.gguf", std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  try {
+    Model::load(tmp / "patched.gguf");
+    FAIL("loaded");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::bad_format);
+    CHECK(std::string(e.what()).find("router tensor '" + name + "' is in the interleaved R16 layout") != std::string::npos);
+  }
+}
+
+TEST_CASE("R16 weights go back to ggml's rows for a backend that does not read them") {
+  // What Model::load does for a non-CPU backend: the arena without the CPU repack.
+  const auto tmp = test::temp_dir("gguf-r16-unpack");
+  quantize_to_gguf(arith_model(), QuantizationPlan::parse("q4_0"), tmp / "ggml.gguf", 1);
+  quantize_to_gguf(arith_model(), QuantizationPlan::parse("q4_0"), tmp / "r16.gguf", 1, {}, GgufTensorLayout::r16);
+  auto load = [](const std::filesystem::path& file) {
+    auto gguf = std::make_shared<const GgufFile>(file);
+    auto store = TensorStore::from_gguf(gguf);
+    const ModelConfig config = ModelConfig::parse(gguf->metadata().get_string("zaya.config_json"), model::detect_layout(*store));
+    return model::load_weights(store, config);
+  };
+  auto plain = load(tmp / "ggml.gguf");
+  auto packed = load(tmp / "r16.gguf");
+  size_t matrices = 0, was_interleaved = 0;
+  model::for_each_matrix(packed, [&](WeightMatrix& m, MatrixClass) { was_interleaved += m.interleaved; });
+  CHECK(was_interleaved > 0);
+  model::store_weights_in_arena(packed, {}, /*repack_for_cpu=*/false, 2, {});
+  std::vector<const WeightMatrix*> a, b;
+  model::for_each_matrix(plain, [&](WeightMatrix& m, MatrixClass) { a.push_back(&m); });
+  model::for_each_matrix(packed, [&](WeightMatrix& m, MatrixClass) { b.push_back(&m); });
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    CHECK_FALSE(b[i]->interleaved);
+    REQUIRE(a[i]->dtype == b[i]->dtype);
+    REQUIRE(a[i]->bytes() == b[i]->bytes());
+    CHECK(std::memcmp(a[i]->data, b[i]->data, a[i]->bytes()) == 0);
+    ++matrices;
+  }
+  CHECK(matrices > 0);
+}
+
 TEST_CASE("the tokenizer and chat template travel inside the GGUF file") {
   const auto dir = arith_model();
   const auto file = test::temp_dir("gguf-tokenizer") / "model.gguf";
@@ -287,6 +400,20 @@ TEST_CASE("zaya quantize, compare and bench on the default model") {
   CHECK(bad.status != 0);
   CHECK(bad.err.find("q5_0") != std::string::npos);
   CHECK(!std::filesystem::exists(out + ".x"));
+
+  // --layout r16: zaya's interleaved types (exactness against the ggml file is tested above).
+  const Run r = zaya_cli("quantize --model " + dir + " --type q8_0 --layout r16 --out " + out + ".r16 --quiet");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const Run info = zaya_cli("info --model " + out + ".r16");
+  REQUIRE_MESSAGE(info.status == 0, info.err);
+  CHECK(info.out.find("Q8_0_R16") != std::string::npos);
+  const Run g16 = zaya_cli("generate --model " + out + ".r16 --prompt \"Ben has 70 apples.\" --max-tokens 4 --greedy --json");
+  REQUIRE_MESSAGE(g16.status == 0, g16.err);
+  CHECK(g16.out.find("\"text\":") != std::string::npos);
+  const Run bad_layout = zaya_cli("quantize --model " + dir + " --type q8_0 --layout r8 --out " + out + ".y");
+  CHECK(bad_layout.status != 0);
+  CHECK(bad_layout.err.find("--layout must be ggml or r16") != std::string::npos);
+  CHECK(!std::filesystem::exists(out + ".y"));
 }
 
 TEST_CASE("conversion on several threads: a worker's exception reaches the caller, every worker is joined") {

@@ -66,11 +66,24 @@ inline constexpr uint32_t kGgmlTypeQ8_0 = 8;
 inline constexpr uint32_t kGgmlTypeQ4_K = 12;
 inline constexpr uint32_t kGgmlTypeBF16 = 30;
 
-// The ggml type id of a DType zaya stores in GGUF (f32, f16, bf16, q4_0, q8_0, q4_k), or nullopt.
-std::optional<uint32_t> ggml_type_of(DType t) noexcept;
-// The DType of a ggml type id zaya reads, or nullopt (unsupported or unknown id).
+// zaya's own tensor types: Q4_0, Q8_0 and Q4_K rows in the CPU kernels' R16 layout (zaya/quant.h,
+// repack_interleaved: groups of 16 rows interleaved block by block, each [rows, cols] matrix of
+// the last two dimensions on its own, the rows past its last whole group as ggml stores them).
+// Same bytes per tensor as the ggml type, reordered, so a memory-mapped file runs the fastest
+// kernels with no copy at load. The id is kZayaR16TypeBase + the ggml id; no ggml reader knows
+// these ids, so other GGUF tools refuse such a file instead of misreading it.
+inline constexpr uint32_t kZayaR16TypeBase = 1000;
+inline constexpr uint32_t kZayaTypeQ4_0_R16 = kZayaR16TypeBase + kGgmlTypeQ4_0;
+inline constexpr uint32_t kZayaTypeQ8_0_R16 = kZayaR16TypeBase + kGgmlTypeQ8_0;
+inline constexpr uint32_t kZayaTypeQ4_K_R16 = kZayaR16TypeBase + kGgmlTypeQ4_K;
+
+// The type id of a DType zaya stores in GGUF (f32, f16, bf16, q4_0, q8_0, q4_k; interleaved: the
+// R16 ids of q4_0, q8_0, q4_k), or nullopt.
+std::optional<uint32_t> ggml_type_of(DType t, bool interleaved = false) noexcept;
+// The DType of a type id zaya reads (the R16 ids included), or nullopt (unsupported or unknown id).
 std::optional<DType> dtype_of_ggml_type(uint32_t id) noexcept;
-// ggml's name of a type id ("Q4_1", "IQ2_XXS", ...), or "" for ids ggml never assigned.
+// ggml's name of a type id ("Q4_1", "IQ2_XXS", ...; zaya's "Q4_0_R16", ...), or "" for ids never
+// assigned.
 std::string_view ggml_type_name(uint32_t id) noexcept;
 
 // ---- metadata values ---------------------------------------------------------------------------

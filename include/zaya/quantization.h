@@ -65,8 +65,14 @@ namespace zaya {
 // Model::load reads memory-mapped. Streams tensor by tensor (never holds the model in memory);
 // conversion runs on `threads` threads (0: all cores). `progress(done, total)` in bytes written.
 // Throws zaya::Error; on failure no file is left at `out`.
+// `layout`: ggml (default) writes ggml's types, a file any GGUF reader can open; r16 writes the
+// Q4_0 / Q8_0 / Q4_K matrices in zaya's R16 types (zaya/gguf.h), the layout the CPU kernels
+// stream fastest, so a memory-mapped load (instant) decodes as fast as a copied one; only zaya
+// reads such a file.
+enum class GgufTensorLayout { ggml, r16 };
 void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPlan& plan, const std::filesystem::path& out,
-                      int threads = 0, const std::function<void(uint64_t, uint64_t)>& progress = {});
+                      int threads = 0, const std::function<void(uint64_t, uint64_t)>& progress = {},
+                      GgufTensorLayout layout = GgufTensorLayout::ggml);
 
 // The class of a checkpoint tensor by its name (either layout): the expert matrices, the CCA
 // q/k/v/o projections, the embedding / LM head; everything else (router, norms, convolutions,

@@ -33,6 +33,10 @@ struct TensorInfo {
   size_t nbytes = 0;
   size_t element_count = 0;
   std::string file;                 // shard file name, for messages
+  // Block-quantized rows in zaya's row-interleaved layout (zaya/quant.h, repack_interleaved),
+  // applied to each [rows, cols] matrix of the last two dimensions on its own: a GGUF tensor of a
+  // zaya R16 type (zaya/gguf.h). Only weight matrices may be interleaved.
+  bool interleaved = false;
 };
 
 class SafetensorsFile {
@@ -88,6 +92,9 @@ struct TensorSpec {
   std::string name;
   DType dtype = DType::f32;
   std::vector<int64_t> shape;
+  // GGUF only: store each [rows, cols] matrix of the last two dimensions in zaya's R16 layout
+  // (the filler still produces plain ggml rows; write_gguf interleaves them).
+  bool interleaved = false;
   size_t element_count() const;
 };
 
@@ -104,7 +111,8 @@ struct OwnedTensor {
   std::string name;
   DType dtype = DType::f32;
   std::vector<int64_t> shape;
-  std::vector<std::byte> bytes;
+  std::vector<std::byte> bytes;  // plain rows
+  bool interleaved = false;      // GGUF only, as TensorSpec::interleaved
 };
 void write_safetensors(const std::filesystem::path& path, const std::vector<OwnedTensor>& tensors);
 

@@ -1,6 +1,7 @@
 // src/io/gguf.cpp - strict GGUF v3 reader and streaming writer (format notes: zaya/gguf.h).
 #include <zaya/error.h>
 #include <zaya/gguf.h>
+#include <zaya/quant.h>
 #include <zaya/utf8.h>
 
 #include <algorithm>
@@ -57,10 +58,17 @@ bool known_type(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::f64); 
 struct GgmlTypeInfo {
   std::string_view name;
   std::optional<DType> dtype;
+  bool interleaved = false;  // one of zaya's R16 types
 };
 
-// ggml's type ids (ggml.h); ids ggml removed or never assigned have an empty name.
+// ggml's type ids (ggml.h) and zaya's R16 ids; ids never assigned have an empty name.
 GgmlTypeInfo ggml_type_info(uint32_t id) {
+  switch (id) {
+    case kZayaTypeQ4_0_R16: return {"Q4_0_R16", DType::q4_0, true};
+    case kZayaTypeQ8_0_R16: return {"Q8_0_R16", DType::q8_0, true};
+    case kZayaTypeQ4_K_R16: return {"Q4_K_R16", DType::q4_k, true};
+    default: break;
+  }
   static constexpr std::array<std::string_view, 43> names = {
       "F32",  "F16",     "Q4_0",   "Q4_1",    "",      "",       "Q5_0",  "Q5_1",  "Q8_0",   "Q8_1",  "Q2_K",
       "Q3_K", "Q4_K",    "Q5_K",   "Q6_K",    "Q8_K",  "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S",
@@ -299,8 +307,12 @@ class Parser {
       if (ti.name.empty()) fail(ErrorCode::bad_format, "{}: {}: unknown ggml type id {}", file_, where, type);
       if (!ti.dtype)
         fail(ErrorCode::unsupported, "{}: {}: ggml type {} ({}) is not supported (zaya reads F32, F16, BF16, Q4_0, "
-             "Q8_0, Q4_K)", file_, where, ti.name, type);
+             "Q8_0, Q4_K and its own Q4_0_R16, Q8_0_R16, Q4_K_R16)", file_, where, ti.name, type);
       info.dtype = *ti.dtype;
+      info.interleaved = ti.interleaved;
+      if (info.interleaved && n_dims < 2)
+        fail(ErrorCode::bad_format, "{}: {}: type {} needs a matrix (2 or more dimensions), not {}", file_, where,
+             ti.name, n_dims);
       const uint64_t offset = in_.u64(where, "offset");
       const std::string error = tensor_size(info.dtype, std::span(ne.data(), n_dims), info.element_count, info.nbytes);
       if (!error.empty()) fail(ErrorCode::bad_format, "{}: {}: {}", file_, where, error);
@@ -460,7 +472,15 @@ size_t align_up(size_t v, size_t alignment) { return (v + alignment - 1) / align
 
 // ---- type ids -----------------------------------------------------------------------------------
 
-std::optional<uint32_t> ggml_type_of(DType t) noexcept {
+std::optional<uint32_t> ggml_type_of(DType t, bool interleaved) noexcept {
+  if (interleaved) {
+    switch (t) {
+      case DType::q4_0: return kZayaTypeQ4_0_R16;
+      case DType::q8_0: return kZayaTypeQ8_0_R16;
+      case DType::q4_k: return kZayaTypeQ4_K_R16;
+      default: return std::nullopt;
+    }
+  }
   switch (t) {
     case DType::f32: return kGgmlTypeF32;
     case DType::f16: return kGgmlTypeF16;
@@ -715,6 +735,7 @@ void write_gguf(const std::filesystem::path& path, const std::vector<GgufKV>& me
 
   struct Layout {
     size_t offset = 0, nbytes = 0, count = 0, row = 1, row_bytes = 0;
+    size_t slice_rows = 0;  // interleaved: rows of each matrix of the last two dimensions
   };
   std::vector<Layout> layout(tensors.size());
   std::set<std::string_view> names;
@@ -725,10 +746,12 @@ void write_gguf(const std::filesystem::path& path, const std::vector<GgufKV>& me
       fail(ErrorCode::invalid_argument, "write_gguf: tensor name '{}' must be 1..{} bytes of valid UTF-8", t.name,
            kMaxNameBytes);
     if (!names.insert(t.name).second) fail(ErrorCode::invalid_argument, "write_gguf: tensor '{}' appears twice", t.name);
-    const std::optional<uint32_t> type = ggml_type_of(t.dtype);
+    const std::optional<uint32_t> type = ggml_type_of(t.dtype, t.interleaved);
     if (!type)
-      fail(ErrorCode::invalid_argument, "write_gguf: tensor '{}': dtype {} cannot be stored in GGUF", t.name,
-           dtype_name(t.dtype));
+      fail(ErrorCode::invalid_argument, "write_gguf: tensor '{}': dtype {}{} cannot be stored in GGUF", t.name,
+           dtype_name(t.dtype), t.interleaved ? " (interleaved)" : "");
+    if (t.interleaved && t.shape.size() < 2)
+      fail(ErrorCode::invalid_argument, "write_gguf: tensor '{}': only a matrix can be interleaved", t.name);
     if (t.shape.size() > kMaxDims)
       fail(ErrorCode::invalid_argument, "write_gguf: tensor '{}': {} dimensions, at most {}", t.name, t.shape.size(),
            kMaxDims);
@@ -743,6 +766,7 @@ void write_gguf(const std::filesystem::path& path, const std::vector<GgufKV>& me
     if (!error.empty()) fail(ErrorCode::invalid_argument, "write_gguf: tensor '{}': {}", t.name, error);
     l.row = t.shape.empty() ? 1 : static_cast<size_t>(ne[0]);
     l.row_bytes = dtype_row_bytes(t.dtype, l.row);
+    if (t.interleaved) l.slice_rows = static_cast<size_t>(ne[1]);
     l.offset = align_up(data_size, alignment);
     if (l.offset < data_size || __builtin_add_overflow(l.offset, l.nbytes, &data_size))
       fail(ErrorCode::invalid_argument, "write_gguf: the data section overflows 64 bits");
@@ -768,13 +792,34 @@ void write_gguf(const std::filesystem::path& path, const std::vector<GgufKV>& me
     const Layout& l = layout[i];
     out.zeros(l.offset - data_written);
     const size_t rows = l.count / l.row;
-    const size_t rows_per_chunk = std::max<size_t>(1, kChunkBytes / l.row_bytes);
-    for (size_t first_row = 0; first_row < rows; first_row += rows_per_chunk) {
-      const size_t n_rows = std::min(rows_per_chunk, rows - first_row);
-      buffer.resize(n_rows * l.row_bytes);
-      fill(i, first_row * l.row, buffer);
-      out.write(buffer.data(), buffer.size());
-      if (progress) progress(out.written(), total);
+    if (l.slice_rows == 0) {
+      const size_t rows_per_chunk = std::max<size_t>(1, kChunkBytes / l.row_bytes);
+      for (size_t first_row = 0; first_row < rows; first_row += rows_per_chunk) {
+        const size_t n_rows = std::min(rows_per_chunk, rows - first_row);
+        buffer.resize(n_rows * l.row_bytes);
+        fill(i, first_row * l.row, buffer);
+        out.write(buffer.data(), buffer.size());
+        if (progress) progress(out.written(), total);
+      }
+    } else {
+      // R16: chunks of whole groups that never cross a matrix; each group is interleaved after
+      // the filler wrote its plain rows, the rows past a matrix's last whole group stay plain.
+      const size_t G = interleave_rows(tensors[i].dtype);
+      const size_t rows_per_chunk = std::max<size_t>(1, kChunkBytes / l.row_bytes / G) * G;
+      std::vector<std::byte> group(G * l.row_bytes);
+      for (size_t slice = 0; slice < rows; slice += l.slice_rows) {
+        for (size_t first = 0; first < l.slice_rows; first += rows_per_chunk) {
+          const size_t n_rows = std::min(rows_per_chunk, l.slice_rows - first);
+          buffer.resize(n_rows * l.row_bytes);
+          fill(i, (slice + first) * l.row, buffer);
+          for (size_t g = 0; g + G <= n_rows; g += G) {
+            std::memcpy(group.data(), buffer.data() + g * l.row_bytes, group.size());
+            repack_interleaved(tensors[i].dtype, group.data(), G, l.row, buffer.data() + g * l.row_bytes);
+          }
+          out.write(buffer.data(), buffer.size());
+          if (progress) progress(out.written(), total);
+        }
+      }
     }
     data_written = l.offset + l.nbytes;
   }
@@ -788,7 +833,7 @@ void write_gguf(const std::filesystem::path& path, const std::vector<GgufKV>& me
                 const std::vector<OwnedTensor>& tensors, size_t alignment) {
   std::vector<TensorSpec> specs;
   specs.reserve(tensors.size());
-  for (const auto& t : tensors) specs.push_back(TensorSpec{t.name, t.dtype, t.shape});
+  for (const auto& t : tensors) specs.push_back(TensorSpec{t.name, t.dtype, t.shape, t.interleaved});
   write_gguf(
       path, metadata, specs,
       [&](size_t index, size_t first_element, std::span<std::byte> out) {

@@ -237,6 +237,8 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   size_t offset = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
     const auto& s = specs[i];
+    if (s.interleaved)
+      fail(ErrorCode::invalid_argument, "write_safetensors: tensor '{}': the interleaved layout exists only in GGUF", s.name);
     size_t nbytes = s.element_count() * dtype_size(s.dtype);
     if (i) header += ',';
     json::append_string(header, s.name);

@@ -5,6 +5,7 @@
 #include <zaya/error.h>
 #include <zaya/gguf.h>
 #include <zaya/mapped_file.h>
+#include <zaya/quant.h>
 #include <zaya/quantization.h>
 #include <zaya/safetensors.h>
 
@@ -37,7 +38,7 @@ std::string read_optional(const std::filesystem::path& path) {
 }  // namespace
 
 void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPlan& plan, const std::filesystem::path& out,
-                      int threads, const std::function<void(uint64_t, uint64_t)>& progress) {
+                      int threads, const std::function<void(uint64_t, uint64_t)>& progress, GgufTensorLayout tensor_layout) {
   std::error_code ec;
   if (!std::filesystem::is_directory(hf_dir, ec))
     fail(ErrorCode::io, "{} is not a model directory (expected config.json and safetensors files)", hf_dir.string());
@@ -54,6 +55,7 @@ void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPla
   meta.push_back({"zaya.config_json", GgufValue(config_text)});
   meta.push_back({"zaya.layout", GgufValue(layout_name(layout))});
   meta.push_back({"zaya.quantization", GgufValue(plan.empty() ? std::string("none") : plan.to_string())});
+  meta.push_back({"zaya.tensor_layout", GgufValue(std::string(tensor_layout == GgufTensorLayout::r16 ? "r16" : "ggml"))});
   meta.push_back({"zaya.hidden_size", GgufValue(static_cast<uint32_t>(config.hidden))});
   meta.push_back({"zaya.block_count", GgufValue(static_cast<uint32_t>(config.blocks))});
   meta.push_back({"zaya.attention.head_count", GgufValue(static_cast<uint32_t>(config.q_heads))});
@@ -78,7 +80,9 @@ void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPla
   for (const auto& [name, info] : store->tensors()) {
     DType target = info->dtype;
     if (info->shape.size() >= 2) target = plan.resolve(matrix_class_of(name), info->dtype, info->shape.back());
-    specs.push_back({name, target, info->shape});
+    // R16: every block-quantized matrix (only weight matrices are ever quantized).
+    const bool interleave = tensor_layout == GgufTensorLayout::r16 && info->shape.size() >= 2 && interleave_rows(target) > 0;
+    specs.push_back({name, target, info->shape, interleave});
     sources.push_back(info);
   }
   const unsigned workers = static_cast<unsigned>(

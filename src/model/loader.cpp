@@ -60,6 +60,9 @@ class Loader {
     const TensorInfo* t = store_.find(name);
     if (!t) fail(ErrorCode::bad_format, "checkpoint is missing tensor '{}'", name);
     used_.insert(name);
+    if (t->interleaved && (!matrix || shape.size() < 2))
+      fail(ErrorCode::bad_format, "{}: tensor '{}' is in the interleaved R16 layout, but only weight matrices may be",
+           t->file, name);
     if (is_quantized(t->dtype)) {
       if (!matrix)
         fail(ErrorCode::bad_format, "{}: tensor '{}' is {}, but only weight matrices may be quantized", t->file, name,
@@ -72,7 +75,7 @@ class Loader {
     if (t->shape != shape)
       fail(ErrorCode::bad_format, "{}: tensor '{}' has shape {} but the config implies {}", t->file, name,
            shape_text(t->shape), shape_text(shape));
-    dtypes_.insert(std::string(dtype_name(t->dtype)));
+    dtypes_.insert(std::string(dtype_name(t->dtype)) + (t->interleaved ? "_R16" : ""));
     return *t;
   }
 
@@ -98,6 +101,14 @@ class Loader {
     if (is_quantized(t.dtype)) {  // blocks are byte-addressed: always a view
       m.dtype = t.dtype;
       m.data = p;
+      if (t.interleaved) {
+        // Each matrix of the last two dimensions is interleaved on its own: a view must be one.
+        const auto slice_rows = t.shape[t.shape.size() - 2];
+        if (slice_rows != rows || t.shape.back() != cols || first_element % count != 0)
+          fail(ErrorCode::internal, "{}: tensor '{}': a [{}, {}] view at element {} is not one of its interleaved matrices",
+               t.file, t.name, rows, cols, first_element);
+        m.interleaved = true;
+      }
       return m;
     }
     bool aligned = reinterpret_cast<uintptr_t>(p) % dtype_size(t.dtype) == 0;
@@ -122,6 +133,8 @@ class Loader {
   // but non-finite values are rejected here since one would corrupt every routing decision.
   WeightMatrix router_matrix(const std::string& name, int64_t rows, int64_t cols) {
     const TensorInfo& t = tensor(name, {rows, cols}, true);
+    if (t.interleaved)  // zaya never quantizes the router, so no file of its own interleaves it
+      fail(ErrorCode::bad_format, "{}: router tensor '{}' is in the interleaved R16 layout", t.file, name);
     if (is_quantized(t.dtype)) {
       std::vector<float> row(static_cast<size_t>(cols));
       for (int64_t r = 0; r < rows; ++r) {

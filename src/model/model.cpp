@@ -85,8 +85,13 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& directory,
   auto choice = create_backend(options.backend);
   m->backend_ = std::move(choice.backend);
   m->backend_log_ = std::move(choice.log);
-  if (options.storage == WeightStorage::copied || !options.quantize.empty())
-    model::store_weights_in_arena(*m->weights_, options.quantize, m->backend_->name() == "cpu", 0,
+  const bool cpu = m->backend_->name() == "cpu";
+  // Matrices stored in zaya's R16 layout (a GGUF written with --layout r16) are what the CPU
+  // kernels read; any other backend gets them back in ggml's layout, in an arena.
+  bool interleaved = false;
+  model::for_each_matrix(*m->weights_, [&](WeightMatrix& w, MatrixClass) { interleaved = interleaved || w.interleaved; });
+  if (options.storage == WeightStorage::copied || !options.quantize.empty() || (interleaved && !cpu))
+    model::store_weights_in_arena(*m->weights_, options.quantize, cpu, 0,
                                   [&](float f) { report(0.5f + 0.45f * f); return true; });
   if (options.head_shortlist > 0) {
     if (m->backend_->name() != "cpu")

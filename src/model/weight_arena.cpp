@@ -114,7 +114,26 @@ void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, bool 
     if (!s.done) {
       const int64_t rows = m.rows;
       const bool heavy = s.target != m.dtype && rows >= 64;
-      if (heavy && workers > 1) {
+      const auto G = static_cast<int64_t>(interleave_rows(s.target));
+      if (m.interleaved && s.target == m.dtype && repack_for_cpu) {
+        std::memcpy(target, m.data, m.bytes());  // already the layout the CPU kernels read
+        s.interleaved = true;
+      } else if (m.interleaved) {
+        // Back to ggml's rows group by group (then converted, and interleaved again below for
+        // the CPU if the target format has the layout).
+        const auto S = static_cast<int64_t>(interleave_rows(m.dtype));
+        const size_t in_row = dtype_row_bytes(m.dtype, static_cast<size_t>(m.cols));
+        const size_t out_row = dtype_row_bytes(s.target, static_cast<size_t>(m.cols));
+        std::vector<std::byte> plain(static_cast<size_t>(S) * in_row);
+        int64_t r = 0;
+        for (; r + S <= rows; r += S) {
+          unpack_interleaved(m.dtype, m.row(r), static_cast<size_t>(S), static_cast<size_t>(m.cols), plain.data());
+          convert_matrix_rows(plain.data(), m.dtype, static_cast<size_t>(m.cols), s.target,
+                              target + static_cast<size_t>(r) * out_row, static_cast<size_t>(S));
+        }
+        convert_matrix_rows(m.row(r), m.dtype, static_cast<size_t>(m.cols), s.target, target + static_cast<size_t>(r) * out_row,
+                            static_cast<size_t>(rows - r));
+      } else if (heavy && workers > 1) {
         // Rows in chunks handed out atomically: quantization costs far more than the copy.
         std::atomic<int64_t> next{0};
         const int64_t chunk = std::max<int64_t>(16, rows / (8 * static_cast<int64_t>(workers)));
@@ -128,7 +147,7 @@ void store_weights_in_arena(ModelWeights& w, const QuantizationPlan& plan, bool 
       } else {
         convert_matrix_rows(m.row(0), m.dtype, static_cast<size_t>(m.cols), s.target, target, static_cast<size_t>(rows));
       }
-      if (const auto G = static_cast<int64_t>(interleave_rows(s.target)); repack_for_cpu && G > 0 && rows >= G) {
+      if (!s.interleaved && repack_for_cpu && G > 0 && rows >= G) {
         // Each group of G rows is interleaved in place (zaya/quant.h, repack_interleaved).
         const size_t row_bytes = dtype_row_bytes(s.target, static_cast<size_t>(m.cols));
         std::vector<std::byte> group(static_cast<size_t>(G) * row_bytes);
