@@ -10,7 +10,9 @@
 #    files): the read bandwidth probe, prefill of PROMPT tokens, decode of GEN tokens at batch
 #    1, 4 and 16, weights in the huge-page arena (--load copy), once per KV cache type
 #    (KV_CACHES: the exact f32 cache and the opt-in f16 one); every format once more with the
-#    opt-in LM-head shortlist (--head-shortlist SHORTLIST, f32 KV cache);
+#    opt-in LM-head shortlist (--head-shortlist SHORTLIST, f32 KV cache); the MAPPED formats
+#    also memory-mapped (--load mmap, f32 KV cache), from their ggml-layout GGUF and from one
+#    written with --layout r16 (zaya's interleaved types);
 # 4. measures quality with `zaya compare` on the trained default model (models/zaya-arith) and
 #    on the 8B synthetic checkpoint; of the f16 KV cache on the default model; of the shortlist
 #    on both, against BF16 and (Q8_0 / Q4_0 / Q4_K heads) against the same file's full head;
@@ -21,7 +23,8 @@
 #
 # Environment: BUILD (default build), THREADS (default 2), PROMPT (512), GEN (64), BATCHES (1,4,16),
 # FORMATS (default "bf16 q8_0 q4_0 q4_k"), KV_CACHES (default "f32 f16"), SHORTLIST (default 64;
-# 0 skips the shortlist runs).
+# 0 skips the shortlist runs), MAPPED (default "q8_0 q4_0"; writing the Q4_K file takes ~25 min
+# here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -33,6 +36,7 @@ BATCHES=${BATCHES:-1,4,16}
 FORMATS=${FORMATS:-bf16 q8_0 q4_0 q4_k}
 KV_CACHES=${KV_CACHES:-f32 f16}
 SHORTLIST=${SHORTLIST:-64}
+MAPPED=${MAPPED:-q8_0 q4_0}
 ZAYA="$BUILD/zaya"
 mkdir -p "$WORK"
 if [ ! -x "$ZAYA" ]; then
@@ -68,6 +72,16 @@ for fmt in $FORMATS; do
     "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
       --batch "$BATCHES" --load copy --head-shortlist "$SHORTLIST" --json | tee -a "$RESULTS"
   fi
+done
+for fmt in $MAPPED; do
+  r16="$WORK/zaya1-8b-$fmt-r16.gguf"
+  [ -f "$r16" ] || "$ZAYA" quantize --model "$MODEL" --type "$fmt" --layout r16 --out "$r16"
+  for path in "$WORK/zaya1-8b-$fmt.gguf" "$r16"; do
+    echo "== bench $fmt ($path), memory-mapped" >&2
+    cat "$path" > /dev/null  # in the page cache, as a warm load finds it
+    "$ZAYA" bench --model "$path" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
+      --batch "$BATCHES" --load mmap --json | tee -a "$RESULTS"
+  done
 done
 for fmt in $FORMATS; do
   [ "$fmt" = bf16 ] && continue

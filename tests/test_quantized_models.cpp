@@ -391,6 +391,7 @@ TEST_CASE("zaya quantize, compare and bench on the default model") {
   CHECK(json_number(second, "bytes_per_token") < json_number(first, "bytes_per_token"));
   CHECK(b.out.find("Q8_0") != std::string::npos);
   CHECK(b.out.find("\"kv_cache\":\"f16\"") != std::string::npos);
+  CHECK(b.out.find("\"load\":\"mmap\"") != std::string::npos);
 
   const Run g = zaya_cli("generate --model " + out + " --prompt \"Ben has 70 apples.\" --max-tokens 4 --greedy --json");
   REQUIRE_MESSAGE(g.status == 0, g.err);

@@ -29,9 +29,11 @@ def fmt_name(dtype):
 
 
 def variant(r):
-    # The format as the tables name it: the bulk format, plus the opt-in LM-head shortlist.
+    # The format as the tables name it: the bulk format, plus the opt-in LM-head shortlist, plus
+    # "mapped" for a memory-mapped file (the others are copied into the huge-page arena).
     k = r.get("head_shortlist", 0)
-    return fmt_name(r["dtype"]) + (f" + head shortlist {k}" if k else "")
+    return (fmt_name(r["dtype"]) + (f" + head shortlist {k}" if k else "") +
+            (", mapped" if r.get("load") == "mmap" else ""))
 
 
 def main():
@@ -42,7 +44,8 @@ def main():
     lines = []
     lines.append(f"Measured on: {cpu_name()}, {os.cpu_count()} cores, "
                  f"{bench[0]['threads'] if bench else '?'} threads; {bench[0]['prompt_tokens'] if bench else '?'}-token prefill, "
-                 f"{bench[0]['gen_tokens'] if bench else '?'} decode steps; weights in the huge-page arena (`--load copy`).")
+                 f"{bench[0]['gen_tokens'] if bench else '?'} decode steps; weights in the huge-page arena (`--load copy`) "
+                 "except in the rows marked mapped (`--load mmap`: the file's pages, 4 KiB).")
     lines.append("")
     lines.append("| format | KV cache | weights GB | batch | prefill tok/s (exact; bf16-dot) | decode tok/s (aggregate) | weights MB / token | "
                  "achieved GB/s | bandwidth GB/s (same run) | roofline fraction | peak RSS GB | load s |")

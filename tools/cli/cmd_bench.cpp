@@ -145,12 +145,12 @@ int run_bench(zaya::cli::Args& args) {
                  "\"prefill_tok_s\":{:.3f},\"decode_tok_s\":{:.3f},\"bytes_per_token\":{:.0f},\"achieved_gbs\":{:.3f},"
                  "\"bandwidth_gbs\":{:.3f},\"roofline_fraction\":{:.4f},\"peak_rss_mb\":{:.1f},\"load_seconds\":{:.3f},"
                  "\"weights_bytes\":{},\"prefill_bf16dp_tok_s\":{:.3f},\"kernels\":{},\"kv_cache\":\"{}\",\"head_shortlist\":{},"
-                 "\"head_shortlist_bytes\":{},\"bandwidth_streams\":{}}}\n",
+                 "\"head_shortlist_bytes\":{},\"bandwidth_streams\":{},\"load\":\"{}\"}}\n",
                  zaya::json::quote(dir), zaya::json::quote(info.stored_dtypes), ctx.options().threads == 0 ? -1 : ctx.options().threads,
                  prompt, gen, r.batch, prefill_tok_s, r.tok_s, r.bytes_per_token, r.achieved_gbs, bw.median_gbs, r.roofline,
                  peak_rss_mb(), load_seconds, info.stored_bytes, prefill_bf16dp_tok_s, zaya::json::quote(info.backend),
                  zaya::cli::kv_cache_name(kv_cache), model->options().head_shortlist, info.head_shortlist_bytes,
-                 bw.streams);
+                 bw.streams, options.storage == zaya::WeightStorage::copied || !options.quantize.empty() ? "copy" : "mmap");
     return 0;
   }
   fmt::print("model             {} ({}, {}, {} KV cache{})\n", dir, info.stored_dtypes, info.backend, zaya::cli::kv_cache_name(kv_cache),
