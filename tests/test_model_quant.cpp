@@ -5,6 +5,7 @@
 
 #include "cpu/cpu_backend.h"
 #include "cpu/kernels.h"
+#include "cpu/rounding.h"
 
 #include <zaya/dtype.h>
 #include <zaya/error.h>
@@ -658,5 +659,25 @@ TEST_CASE("CpuBackend::expert_mlps: a decode batch's experts in three parallel l
       }
       for (size_t i = total * hidden; i < together.size(); ++i) REQUIRE(std::isnan(together[i]));  // nothing past the rows
     }
+  }
+}
+
+TEST_CASE("the quantizers' inline rounding equals libm's nearbyint and round") {
+  std::mt19937 rng(37);
+  std::vector<float> values = {0.0f, -0.0f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 0.49999997f, -0.49999997f,
+                               0x1p22f - 0.5f, -(0x1p22f - 0.5f), 0x1p22f, -0x1p22f, 0x1p23f, 1e9f, -1e9f,
+                               0x1p-30f, 126.5f, 127.5f, -127.5f, 15.5f, 14.5f};
+  std::uniform_real_distribution<float> wide(-0x1p23f, 0x1p23f), narrow(-300.0f, 300.0f);
+  std::uniform_int_distribution<int> halves(-100000, 100000);
+  for (int i = 0; i < 200000; ++i) {
+    values.push_back(wide(rng));
+    values.push_back(narrow(rng));
+    values.push_back(static_cast<float>(halves(rng)) + 0.5f);
+    values.push_back(std::nextafter(static_cast<float>(halves(rng)) + 0.5f, 0.0f));
+  }
+  for (float v : values) {
+    CAPTURE(v);
+    REQUIRE(round_even(v) == static_cast<int>(std::nearbyint(v)));
+    REQUIRE(round_away(v) == static_cast<int>(std::round(v)));
   }
 }

@@ -2,6 +2,8 @@
 #include <zaya/error.h>
 #include <zaya/quant.h>
 
+#include "rounding.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -9,11 +11,6 @@
 namespace zaya {
 
 namespace {
-
-// Round half away from zero (C roundf): ggml's Q8_0 rule.
-inline int round_away(float v) noexcept { return static_cast<int>(std::round(v)); }
-// Round half to even (the current FP mode, nearest by default): ggml's nearest_int.
-inline int round_even(float v) noexcept { return static_cast<int>(std::nearbyint(v)); }
 
 void quantize_q8_0(const float* x, size_t nb, BlockQ8_0* y) {
   for (size_t b = 0; b < nb; ++b, x += kQK) {
@@ -160,11 +157,12 @@ void quantize_q4_k(const float* x, size_t nb, BlockQ4_K* y) {
   }
 }
 
-// The Q2_0 level of x against d: the nearest of -3, -1, 1, 3 (compared as floats, so a NaN or
-// an infinite quotient never reaches an int conversion).
+// The Q2_0 level of x against d: the nearest of -3, -1, 1, 3, i.e. 2 floor(t) + 1 for
+// t = x / 2d clamped to [-3, 3]; floor(t) >= k exactly when t >= k for an integer k, so the
+// comparisons need no floor (and a NaN or an infinite quotient never reaches an int conversion).
 inline int q2_level(float x, float d) noexcept {
   if (d == 0.0f) return 1;
-  const float t = std::floor(x / (2.0f * d));  // level 2t + 1
+  const float t = x / (2.0f * d);
   if (!(t >= -1.0f)) return -3;
   if (t >= 1.0f) return 3;
   return t >= 0.0f ? 1 : -1;
