@@ -10,11 +10,13 @@
 #include <zaya/gguf.h>
 #include <zaya/model.h>
 #include <zaya/model_tokenizer.h>
+#include <zaya/quant.h>
 #include <zaya/quantization.h>
 
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <sys/wait.h>
 
 using namespace zaya;
@@ -218,6 +220,75 @@ TEST_CASE("a GGUF file in the R16 layout: memory-mapped it computes exactly what
     CHECK(test::logits_at_every_position(Model::load(tmp / "r16.gguf", shortlist), ids, 2) ==
           test::logits_at_every_position(Model::load(tmp / "ggml.gguf", [&] { auto o = copy; o.head_shortlist = 8; return o; }()), ids, 2));
   }
+}
+
+TEST_CASE("a zaya GGUF file as the source: ggml <-> R16 layout without quantizing, metadata carried over") {
+  const auto tmp = test::temp_dir("gguf-relayout");
+  const auto plan = QuantizationPlan::parse("q4_0");
+  quantize_to_gguf(arith_model(), plan, tmp / "ggml.gguf", 2);
+  quantize_to_gguf(arith_model(), plan, tmp / "r16-direct.gguf", 2, {}, GgufTensorLayout::r16);
+  quantize_to_gguf(tmp / "ggml.gguf", QuantizationPlan{}, tmp / "r16.gguf", 2, {}, GgufTensorLayout::r16);
+  quantize_to_gguf(tmp / "r16.gguf", QuantizationPlan{}, tmp / "back.gguf", 2);
+  GgufFile ggml(tmp / "ggml.gguf"), direct(tmp / "r16-direct.gguf"), r16(tmp / "r16.gguf"), back(tmp / "back.gguf");
+  REQUIRE(r16.tensors().size() == ggml.tensors().size());
+  REQUIRE(back.tensors().size() == ggml.tensors().size());
+  for (size_t i = 0; i < ggml.tensors().size(); ++i) {
+    const TensorInfo &a = ggml.tensors()[i], &b = r16.tensors()[i], &c = back.tensors()[i], &d = direct.tensors()[i];
+    CAPTURE(a.name);
+    REQUIRE(a.nbytes == b.nbytes);
+    CHECK(b.interleaved == is_quantized(a.dtype));
+    CHECK(std::memcmp(b.data, d.data, b.nbytes) == 0);  // as if quantized straight to R16
+    CHECK_FALSE(c.interleaved);
+    CHECK(std::memcmp(c.data, a.data, a.nbytes) == 0);  // and back: the original bytes
+  }
+  for (const char* key : {"zaya.config_json", "tokenizer.huggingface.json", "general.name"})
+    CHECK(r16.metadata().get_string(key) == ggml.metadata().get_string(key));
+  CHECK(r16.metadata().get_string("zaya.tensor_layout") == "r16");
+  CHECK(back.metadata().get_string("zaya.tensor_layout") == "ggml");
+  // Requantizing an R16 source on two threads reads its rows back in ggml's order.
+  quantize_to_gguf(tmp / "r16.gguf", QuantizationPlan::parse("q8_0"), tmp / "q8-from-r16.gguf", 2);
+  quantize_to_gguf(tmp / "ggml.gguf", QuantizationPlan::parse("q8_0"), tmp / "q8-from-ggml.gguf", 2);
+  GgufFile q8a(tmp / "q8-from-r16.gguf"), q8b(tmp / "q8-from-ggml.gguf");
+  for (size_t i = 0; i < q8a.tensors().size(); ++i) {
+    CAPTURE(q8a.tensors()[i].name);
+    REQUIRE(q8a.tensors()[i].nbytes == q8b.tensors()[i].nbytes);
+    CHECK(std::memcmp(q8a.tensors()[i].data, q8b.tensors()[i].data, q8a.tensors()[i].nbytes) == 0);
+  }
+  // Not a zaya file: refused before anything is written.
+  write_gguf(tmp / "other.gguf", {{"general.architecture", "llama"}}, std::vector<OwnedTensor>{});
+  try {
+    quantize_to_gguf(tmp / "other.gguf", QuantizationPlan{}, tmp / "x.gguf", 1);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::unsupported);
+  }
+  CHECK_FALSE(std::filesystem::exists(tmp / "x.gguf"));
+}
+
+TEST_CASE("plain_rows: any row range of an R16 tensor reads back ggml's rows") {
+  // 3 matrices of 40 rows (two whole groups of 16, then 8 plain rows), Q4_0 rows of 64.
+  const size_t rows = 40, cols = 64, matrices = 3, row_bytes = dtype_row_bytes(DType::q4_0, cols);
+  std::vector<std::byte> plain(matrices * rows * row_bytes), packed(plain.size());
+  std::mt19937 rng(5);
+  for (auto& b : plain) b = static_cast<std::byte>(rng());
+  for (size_t m = 0; m < matrices; ++m)
+    repack_interleaved(DType::q4_0, plain.data() + m * rows * row_bytes, rows, cols, packed.data() + m * rows * row_bytes);
+  TensorInfo t;
+  t.name = "w";
+  t.dtype = DType::q4_0;
+  t.shape = {int64_t(matrices), int64_t(rows), int64_t(cols)};
+  t.data = packed.data();
+  t.nbytes = packed.size();
+  t.interleaved = true;
+  std::vector<std::byte> scratch;
+  for (size_t first = 0; first < matrices * rows; ++first)
+    for (size_t n : {size_t(1), size_t(3), size_t(17), size_t(40), matrices * rows - first}) {
+      if (first + n > matrices * rows) continue;
+      CAPTURE(first);
+      CAPTURE(n);
+      const std::byte* got = model::plain_rows(t, cols, first, n, scratch);
+      REQUIRE(std::memcmp(got, plain.data() + first * row_bytes, n * row_bytes) == 0);
+    }
 }
 
 TEST_CASE("an R16 type on a tensor zaya never interleaves (a router matrix) is refused") {

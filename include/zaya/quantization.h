@@ -65,6 +65,9 @@ namespace zaya {
 // Model::load reads memory-mapped. Streams tensor by tensor (never holds the model in memory);
 // conversion runs on `threads` threads (0: all cores). `progress(done, total)` in bytes written.
 // Throws zaya::Error; on failure no file is left at `out`.
+// `hf_dir` may also be a GGUF file written by zaya (its metadata and tokenizer carry over): with
+// an empty plan that only changes the tensor layout, e.g. a ggml-layout file to an R16 one and
+// back, bytes unchanged apart from their order.
 // `layout`: ggml (default) writes ggml's types, a file any GGUF reader can open; r16 writes the
 // Q4_0 / Q8_0 / Q4_K matrices in zaya's R16 types (zaya/gguf.h), the layout the CPU kernels
 // stream fastest, so a memory-mapped load (instant) decodes as fast as a copied one; only zaya

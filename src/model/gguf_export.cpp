@@ -5,12 +5,14 @@
 #include <zaya/error.h>
 #include <zaya/gguf.h>
 #include <zaya/mapped_file.h>
+#include <zaya/model.h>
 #include <zaya/quant.h>
 #include <zaya/quantization.h>
 #include <zaya/safetensors.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 namespace zaya {
@@ -37,42 +39,91 @@ std::string read_optional(const std::filesystem::path& path) {
 
 }  // namespace
 
+namespace model {
+
+const std::byte* plain_rows(const TensorInfo& src, size_t cols, size_t first, size_t n, std::vector<std::byte>& scratch) {
+  const size_t row_bytes = dtype_row_bytes(src.dtype, cols);
+  if (!src.interleaved) return src.data + first * row_bytes;
+  const size_t G = interleave_rows(src.dtype);
+  const auto slice_rows = static_cast<size_t>(src.shape[src.shape.size() - 2]);
+  scratch.resize(n * row_bytes);
+  std::vector<std::byte> group(G * row_bytes);
+  for (size_t r = first; r < first + n;) {
+    const size_t slice = r / slice_rows * slice_rows, in_slice = r - slice;
+    const size_t group_start = in_slice / G * G;
+    if (group_start + G <= slice_rows) {  // inside a whole group: unpack it, take the rows wanted
+      unpack_interleaved(src.dtype, src.data + (slice + group_start) * row_bytes, G, cols, group.data());
+      const size_t take = std::min(first + n - r, G - (in_slice - group_start));
+      std::memcpy(scratch.data() + (r - first) * row_bytes, group.data() + (in_slice - group_start) * row_bytes,
+                  take * row_bytes);
+      r += take;
+    } else {  // past the matrix's last whole group: stored plain
+      const size_t take = std::min(first + n - r, slice_rows - in_slice);
+      std::memcpy(scratch.data() + (r - first) * row_bytes, src.data + r * row_bytes, take * row_bytes);
+      r += take;
+    }
+  }
+  return scratch.data();
+}
+
+}  // namespace model
+
 void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPlan& plan, const std::filesystem::path& out,
                       int threads, const std::function<void(uint64_t, uint64_t)>& progress, GgufTensorLayout tensor_layout) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(hf_dir, ec))
-    fail(ErrorCode::io, "{} is not a model directory (expected config.json and safetensors files)", hf_dir.string());
-  const std::string config_text = read_text_file(hf_dir / "config.json", size_t(16) << 20);
-  auto store = TensorStore::open_directory(hf_dir);
+  const bool from_gguf = is_gguf_file(hf_dir);
+  if (!from_gguf && !std::filesystem::is_directory(hf_dir, ec))
+    fail(ErrorCode::io, "{} is not a model directory (expected config.json and safetensors files) or a zaya GGUF file",
+         hf_dir.string());
+  std::vector<GgufKV> meta;
+  std::shared_ptr<TensorStore> store;
+  std::string config_text;
+  if (from_gguf) {
+    // Another zaya GGUF file (to change its layout or formats): its metadata carries over.
+    auto file = std::make_shared<const GgufFile>(hf_dir);
+    if (!file->metadata().contains("general.architecture") || file->metadata().get_string("general.architecture") != "zaya")
+      fail(ErrorCode::unsupported, "{}: not a zaya GGUF file", hf_dir.string());
+    config_text = file->metadata().get_string("zaya.config_json");
+    for (const GgufKV& kv : file->metadata().entries())
+      if (kv.key != "general.alignment" && kv.key != "zaya.quantization" && kv.key != "zaya.tensor_layout") meta.push_back(kv);
+    store = TensorStore::from_gguf(file);
+  } else {
+    config_text = read_text_file(hf_dir / "config.json", size_t(16) << 20);
+    store = TensorStore::open_directory(hf_dir);
+  }
   const CheckpointLayout layout = model::detect_layout(*store);
   const ModelConfig config = ModelConfig::parse(config_text, layout);
   // Loading the weights checks every tensor (presence, dtype, shape) before anything is written.
   (void)model::load_weights(store, config);
 
-  std::vector<GgufKV> meta;
-  meta.push_back({"general.architecture", GgufValue("zaya")});
-  meta.push_back({"general.name", GgufValue(std::filesystem::absolute(hf_dir).lexically_normal().filename().string())});
-  meta.push_back({"zaya.config_json", GgufValue(config_text)});
-  meta.push_back({"zaya.layout", GgufValue(layout_name(layout))});
-  meta.push_back({"zaya.quantization", GgufValue(plan.empty() ? std::string("none") : plan.to_string())});
-  meta.push_back({"zaya.tensor_layout", GgufValue(std::string(tensor_layout == GgufTensorLayout::r16 ? "r16" : "ggml"))});
-  meta.push_back({"zaya.hidden_size", GgufValue(static_cast<uint32_t>(config.hidden))});
-  meta.push_back({"zaya.block_count", GgufValue(static_cast<uint32_t>(config.blocks))});
-  meta.push_back({"zaya.attention.head_count", GgufValue(static_cast<uint32_t>(config.q_heads))});
-  meta.push_back({"zaya.attention.head_count_kv", GgufValue(static_cast<uint32_t>(config.kv_heads))});
-  meta.push_back({"zaya.attention.key_length", GgufValue(static_cast<uint32_t>(config.head_dim))});
-  meta.push_back({"zaya.expert_count", GgufValue(static_cast<uint32_t>(config.experts))});
-  meta.push_back({"zaya.expert_feed_forward_length", GgufValue(static_cast<uint32_t>(config.expert_width))});
-  meta.push_back({"zaya.router_hidden_size", GgufValue(static_cast<uint32_t>(config.router_width))});
-  meta.push_back({"zaya.vocab_size", GgufValue(static_cast<uint32_t>(config.vocab))});
-  meta.push_back({"zaya.context_length", GgufValue(static_cast<uint32_t>(config.max_position))});
-  meta.push_back({"zaya.rope.freq_base", GgufValue(static_cast<float>(config.rope_theta))});
-  meta.push_back({"zaya.attention.layer_norm_rms_epsilon", GgufValue(static_cast<float>(config.rms_eps))});
-  if (std::string t = read_optional(hf_dir / "tokenizer.json"); !t.empty()) meta.push_back({"tokenizer.huggingface.json", GgufValue(t)});
-  if (std::string t = read_optional(hf_dir / "chat_template.jinja"); !t.empty()) meta.push_back({"tokenizer.chat_template", GgufValue(t)});
-  if (std::string t = read_optional(hf_dir / "tokenizer_config.json"); !t.empty()) meta.push_back({"zaya.tokenizer_config_json", GgufValue(t)});
-  if (std::string t = read_optional(hf_dir / "special_tokens_map.json"); !t.empty()) meta.push_back({"zaya.special_tokens_map_json", GgufValue(t)});
-  if (std::string t = read_optional(hf_dir / "generation_config.json"); !t.empty()) meta.push_back({"zaya.generation_config_json", GgufValue(t)});
+  if (from_gguf) {
+    meta.push_back({"zaya.quantization", GgufValue(plan.empty() ? std::string("as stored") : plan.to_string())});
+    meta.push_back({"zaya.tensor_layout", GgufValue(std::string(tensor_layout == GgufTensorLayout::r16 ? "r16" : "ggml"))});
+  } else {
+    meta.push_back({"general.architecture", GgufValue("zaya")});
+    meta.push_back({"general.name", GgufValue(std::filesystem::absolute(hf_dir).lexically_normal().filename().string())});
+    meta.push_back({"zaya.config_json", GgufValue(config_text)});
+    meta.push_back({"zaya.layout", GgufValue(layout_name(layout))});
+    meta.push_back({"zaya.quantization", GgufValue(plan.empty() ? std::string("none") : plan.to_string())});
+    meta.push_back({"zaya.tensor_layout", GgufValue(std::string(tensor_layout == GgufTensorLayout::r16 ? "r16" : "ggml"))});
+    meta.push_back({"zaya.hidden_size", GgufValue(static_cast<uint32_t>(config.hidden))});
+    meta.push_back({"zaya.block_count", GgufValue(static_cast<uint32_t>(config.blocks))});
+    meta.push_back({"zaya.attention.head_count", GgufValue(static_cast<uint32_t>(config.q_heads))});
+    meta.push_back({"zaya.attention.head_count_kv", GgufValue(static_cast<uint32_t>(config.kv_heads))});
+    meta.push_back({"zaya.attention.key_length", GgufValue(static_cast<uint32_t>(config.head_dim))});
+    meta.push_back({"zaya.expert_count", GgufValue(static_cast<uint32_t>(config.experts))});
+    meta.push_back({"zaya.expert_feed_forward_length", GgufValue(static_cast<uint32_t>(config.expert_width))});
+    meta.push_back({"zaya.router_hidden_size", GgufValue(static_cast<uint32_t>(config.router_width))});
+    meta.push_back({"zaya.vocab_size", GgufValue(static_cast<uint32_t>(config.vocab))});
+    meta.push_back({"zaya.context_length", GgufValue(static_cast<uint32_t>(config.max_position))});
+    meta.push_back({"zaya.rope.freq_base", GgufValue(static_cast<float>(config.rope_theta))});
+    meta.push_back({"zaya.attention.layer_norm_rms_epsilon", GgufValue(static_cast<float>(config.rms_eps))});
+    if (std::string t = read_optional(hf_dir / "tokenizer.json"); !t.empty()) meta.push_back({"tokenizer.huggingface.json", GgufValue(t)});
+    if (std::string t = read_optional(hf_dir / "chat_template.jinja"); !t.empty()) meta.push_back({"tokenizer.chat_template", GgufValue(t)});
+    if (std::string t = read_optional(hf_dir / "tokenizer_config.json"); !t.empty()) meta.push_back({"zaya.tokenizer_config_json", GgufValue(t)});
+    if (std::string t = read_optional(hf_dir / "special_tokens_map.json"); !t.empty()) meta.push_back({"zaya.special_tokens_map_json", GgufValue(t)});
+    if (std::string t = read_optional(hf_dir / "generation_config.json"); !t.empty()) meta.push_back({"zaya.generation_config_json", GgufValue(t)});
+  }
 
   // Tensors in name order, each converted as the plan says for its class.
   std::vector<TensorSpec> specs;
@@ -93,11 +144,15 @@ void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPla
     const size_t cols = src.shape.empty() ? 1 : static_cast<size_t>(src.shape.back());
     const size_t out_row = dtype_row_bytes(target, cols);
     const size_t rows = bytes.size() / out_row;
-    const std::byte* in = src.data + dtype_row_bytes(src.dtype, first_element);
     const size_t in_row = dtype_row_bytes(src.dtype, cols);
+    std::vector<std::byte> scratch;
+    const std::byte* in = model::plain_rows(src, cols, first_element / cols, rows, scratch);
+    // The file's bytes of these rows (for an interleaved source, the same range: groups never
+    // cross a matrix), dropped from the page tables once converted.
+    const std::byte* file_rows = src.data + first_element / cols * in_row;
     if (target == src.dtype || rows < 64 || workers == 1) {
       model::convert_matrix_rows(in, src.dtype, cols, target, bytes.data(), rows);
-      model::release_file_pages(in, rows * in_row);
+      model::release_file_pages(file_rows, rows * in_row);
       return;
     }
     std::atomic<size_t> next{0};
@@ -112,7 +167,7 @@ void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPla
     for (unsigned t = 1; t < workers; ++t) pool.emplace_back(work);
     work();
     for (auto& t : pool) t.join();
-    model::release_file_pages(in, rows * in_row);  // keeps the resident set at one chunk, not the model
+    model::release_file_pages(file_rows, rows * in_row);  // keeps the resident set at one chunk, not the model
   };
   write_gguf(out, meta, specs, fill, 32, progress);
 }

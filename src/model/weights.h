@@ -120,6 +120,11 @@ void run_on_threads(unsigned workers, const std::function<void()>& work);
 // block format; cols a whole number of the target's blocks), e.g. quantizing a BF16 matrix.
 void convert_matrix_rows(const std::byte* src, DType src_type, size_t cols, DType target, std::byte* out, size_t rows);
 
+// Rows [first, first + n) of a 2+-dimensional tensor as ggml stores them: for one in zaya's R16
+// layout (TensorInfo::interleaved) unpacked into `scratch`, group by group of each matrix of the
+// last two dimensions; for a plain one a pointer into its bytes.
+const std::byte* plain_rows(const TensorInfo& src, size_t cols, size_t first, size_t n, std::vector<std::byte>& scratch);
+
 // Moves every weight matrix into one anonymous huge-page arena, converting each to the format
 // `plan` gives its class (an empty plan copies them as stored), and releases the file mappings
 // (WeightStorage::copied, ModelOptions::quantize). With repack_for_cpu, block-quantized matrices

@@ -5,7 +5,8 @@
 // the tokenizer files embedded. Progress on stderr. `zaya compare --model HF_DIR --other FILE`
 // then measures what the format costs in quality. --layout r16 stores the quantized matrices in
 // zaya's R16 types (zaya/gguf.h): a memory-mapped load then decodes at the speed of --load copy,
-// but only zaya reads the file.
+// but only zaya reads the file. --model may be a zaya GGUF file: `--type keep --layout r16`
+// rewrites a ggml-layout file in the R16 layout (and `--layout ggml` back) without quantizing.
 #include "cli.h"
 
 #include <zaya/error.h>
@@ -60,5 +61,5 @@ int run_quantize(zaya::cli::Args& args) {
 }  // namespace
 
 ZAYA_CLI_COMMAND("quantize",
-                 "quantize --model HF_DIR --type q8_0|q4_0|q4_k[,head=F,attn=F,experts=F] --out FILE.gguf [--layout ggml|r16] [--threads N] [--quiet]",
+                 "quantize --model HF_DIR|FILE.gguf --type q8_0|q4_0|q4_k|keep[,head=F,attn=F,experts=F] --out FILE.gguf [--layout ggml|r16] [--threads N] [--quiet]",
                  {"quiet"}, run_quantize);
