@@ -627,7 +627,9 @@ TEST_CASE("CpuBackend::expert_mlps: a decode batch's experts in three parallel l
   };
   const std::vector<std::pair<DType, bool>> formats{{DType::f32, false},  {DType::bf16, false}, {DType::q4_0, false},
                                                     {DType::q8_0, true},  {DType::q4_0, true},  {DType::q4_k, true}};
-  for (const auto& [dtype, interleaved] : formats) {
+  for (const auto& format : formats) {
+    const DType dtype = format.first;  // not a structured binding: CAPTURE's lambda (clang 14)
+    const bool interleaved = format.second;
     CAPTURE(dtype_name(dtype));
     CAPTURE(interleaved);
     std::vector<Expert> experts(5);
