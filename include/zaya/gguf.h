@@ -26,7 +26,9 @@
 // Tensors are views into the mapping, so every later access is inside the file.
 //
 // Tensor types: F32 (ggml 0), F16 (1), Q4_0 (2), Q8_0 (8), Q4_K (12), BF16 (30) <-> zaya::DType
-// f32, f16, q4_0, q8_0, q4_k, bf16 (block layouts: zaya/dtype.h). Other ggml types (Q4_1, Q5_*,
+// f32, f16, q4_0, q8_0, q4_k, bf16 (block layouts: zaya/dtype.h), and zaya's own Q4_0_R16 (1002),
+// Q8_0_R16 (1008), Q4_K_R16 (1012): the same blocks in the CPU kernels' row-interleaved layout
+// (below; TensorInfo::interleaved), only on tensors of 2+ dims. Other ggml types (Q4_1, Q5_*,
 // Q6_K, the I-quants, ...) are `unsupported`, named in the message.
 //
 // zaya's own GGUF files (written by `zaya quantize`; the keys are the lead's convention, this layer
@@ -36,6 +38,7 @@
 //   zaya.*                               the model configuration (config.json fields)
 //   tokenizer.huggingface.json           string: the whole tokenizer.json, embedded verbatim
 //   tokenizer.chat_template              string: the Jinja chat template
+//   zaya.tensor_layout                   string: "ggml", or "r16" for a file of R16 types
 //   tensors                              the Hugging Face tensor names, shapes in HF order
 #pragma once
 
