@@ -241,14 +241,16 @@ TEST_CASE("a zaya GGUF file as the source: ggml <-> R16 layout without quantizin
     CHECK_FALSE(c.interleaved);
     CHECK(std::memcmp(c.data, a.data, a.nbytes) == 0);  // and back: the original bytes
   }
-  for (const char* key : {"zaya.config_json", "tokenizer.huggingface.json", "general.name"})
+  for (const char* key : {"zaya.config_json", "tokenizer.huggingface.json", "general.name", "zaya.quantization"})
     CHECK(r16.metadata().get_string(key) == ggml.metadata().get_string(key));
+  CHECK(ggml.metadata().get_string("zaya.quantization") == plan.to_string());
   CHECK(r16.metadata().get_string("zaya.tensor_layout") == "r16");
   CHECK(back.metadata().get_string("zaya.tensor_layout") == "ggml");
   // Requantizing an R16 source on two threads reads its rows back in ggml's order.
   quantize_to_gguf(tmp / "r16.gguf", QuantizationPlan::parse("q8_0"), tmp / "q8-from-r16.gguf", 2);
   quantize_to_gguf(tmp / "ggml.gguf", QuantizationPlan::parse("q8_0"), tmp / "q8-from-ggml.gguf", 2);
   GgufFile q8a(tmp / "q8-from-r16.gguf"), q8b(tmp / "q8-from-ggml.gguf");
+  CHECK(q8a.metadata().get_string("zaya.quantization") == QuantizationPlan::parse("q8_0").to_string());
   for (size_t i = 0; i < q8a.tensors().size(); ++i) {
     CAPTURE(q8a.tensors()[i].name);
     REQUIRE(q8a.tensors()[i].nbytes == q8b.tensors()[i].nbytes);

@@ -84,8 +84,10 @@ void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPla
     if (!file->metadata().contains("general.architecture") || file->metadata().get_string("general.architecture") != "zaya")
       fail(ErrorCode::unsupported, "{}: not a zaya GGUF file", hf_dir.string());
     config_text = file->metadata().get_string("zaya.config_json");
+    // With an empty plan the formats stay, and so does zaya.quantization, which describes them.
     for (const GgufKV& kv : file->metadata().entries())
-      if (kv.key != "general.alignment" && kv.key != "zaya.quantization" && kv.key != "zaya.tensor_layout") meta.push_back(kv);
+      if (kv.key != "general.alignment" && (kv.key != "zaya.quantization" || plan.empty()) && kv.key != "zaya.tensor_layout")
+        meta.push_back(kv);
     store = TensorStore::from_gguf(file);
   } else {
     config_text = read_text_file(hf_dir / "config.json", size_t(16) << 20);
@@ -97,7 +99,7 @@ void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPla
   (void)model::load_weights(store, config);
 
   if (from_gguf) {
-    meta.push_back({"zaya.quantization", GgufValue(plan.empty() ? std::string("as stored") : plan.to_string())});
+    if (!plan.empty()) meta.push_back({"zaya.quantization", GgufValue(plan.to_string())});
     meta.push_back({"zaya.tensor_layout", GgufValue(std::string(tensor_layout == GgufTensorLayout::r16 ? "r16" : "ggml"))});
   } else {
     meta.push_back({"general.architecture", GgufValue("zaya")});
