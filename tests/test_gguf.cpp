@@ -6,6 +6,7 @@
 
 #include <zaya/error.h>
 #include <zaya/gguf.h>
+#include <zaya/mapped_file.h>
 #include <zaya/quant.h>
 
 #include <cstdlib>
@@ -417,6 +418,39 @@ TEST_CASE("gguf: the writer streams whole rows in chunks, reports progress and r
   CHECK(static_cast<uint8_t>(big->data[0]) == 0);
   CHECK(static_cast<uint8_t>(big->data[big->nbytes - 1]) == 4);
   CHECK(static_cast<uint8_t>(file.find("q")->data[144 * 2]) == 3);
+  // Through the writer's 2 MiB stdio buffer: every row's bytes, sampled at a prime stride.
+  const size_t row_bytes = size_t(4) << 21;
+  size_t wrong = 0;
+  for (size_t r = 0; r < 5; ++r) {
+    for (size_t i = 0; i < row_bytes; i += 4093) wrong += static_cast<uint8_t>(big->data[r * row_bytes + i]) != r;
+    wrong += static_cast<uint8_t>(big->data[(r + 1) * row_bytes - 1]) != r;
+  }
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("MappedFile: a file of 2 MiB or more is mapped at a 2 MiB boundary, every byte in place") {
+  const auto dir = test::temp_dir("mapped-file");
+  const size_t huge = size_t(2) << 20;
+  for (size_t size : {size_t(1), size_t(4096), huge - 1, huge, 3 * huge + 4097}) {
+    CAPTURE(size);
+    std::string bytes(size, '\0');
+    for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((i * 131 + i / 4096) & 0xff);
+    const auto path = dir / ("f" + std::to_string(size));
+    {
+      std::ofstream out(path, std::ios::binary);
+      out.write(bytes.data(), static_cast<std::streamsize>(size));
+    }
+    std::vector<MappedFile> maps;  // several at once: the slack given back does not overlap them
+    for (int k = 0; k < 3; ++k) maps.emplace_back(path);
+    for (const auto& m : maps) {
+      REQUIRE(m.size() == size);
+      if (size >= huge) CHECK(reinterpret_cast<uintptr_t>(m.data()) % huge == 0);
+      CHECK(std::memcmp(m.data(), bytes.data(), size) == 0);
+    }
+    MappedFile moved = std::move(maps[0]);
+    CHECK(moved.size() == size);
+    CHECK(std::memcmp(moved.data(), bytes.data(), size) == 0);
+  }
 }
 
 TEST_CASE("gguf: TensorStore::from_gguf exposes the file's tensors and keeps it alive") {

@@ -12,7 +12,8 @@ namespace zaya {
 class MappedFile {
  public:
   MappedFile() = default;
-  // Throws zaya::Error(io) naming the path when it cannot be opened or mapped.
+  // Throws zaya::Error(io) naming the path when it cannot be opened or mapped. A file of 2 MiB or
+  // more is mapped at a 2 MiB boundary with huge pages advised (mapped_file.cpp says why).
   explicit MappedFile(const std::filesystem::path& path);
   ~MappedFile();
   MappedFile(MappedFile&& other) noexcept;

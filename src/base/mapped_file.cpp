@@ -3,6 +3,7 @@
 #include <zaya/mapped_file.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -11,6 +12,43 @@
 #include <unistd.h>
 
 namespace zaya {
+
+namespace {
+
+// Maps a file of `size` bytes read-only, starting on a 2 MiB boundary when it is that large, and
+// advises huge pages for it. Decode streams the whole model through the TLB every token: with the
+// mapping aligned the kernel can map the file's 2 MiB page-cache folios with one entry each
+// (measured on the 8B Q4_0 file mapped: 4.9 GB of 4.9 in huge pages; without the alignment
+// it cannot), and the advice makes pages faulted in from disk come in 2 MiB folios (kernels with
+// large folios) or be collapsed later by khugepaged (read-only file THP).
+void* map_read_only(int fd, size_t size) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  if (size < kHuge) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const auto round = [&](size_t n) { return (n + page - 1) / page * page; };
+  // Reserve size + 2 MiB of address space, map the file at the first 2 MiB boundary inside it,
+  // and give back the slack on either side.
+  const size_t reserved = round(size + kHuge);
+  void* r = ::mmap(nullptr, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (r == MAP_FAILED) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const auto base = reinterpret_cast<uintptr_t>(r);
+  const uintptr_t start = (base + kHuge - 1) / kHuge * kHuge, end = start + round(size);
+  void* p = ::mmap(reinterpret_cast<void*>(start), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    ::munmap(r, reserved);
+    errno = err;
+    return MAP_FAILED;
+  }
+  if (start > base) ::munmap(r, start - base);
+  if (base + reserved > end) ::munmap(reinterpret_cast<void*>(end), base + reserved - end);
+#ifdef MADV_HUGEPAGE
+  ::madvise(p, size, MADV_HUGEPAGE);  // advice only: a kernel without THP refuses it, harmlessly
+#endif
+  return p;
+}
+
+}  // namespace
 
 MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -27,7 +65,7 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* p = map_read_only(fd, size_);
     if (p == MAP_FAILED) {
       int err = errno;
       ::close(fd);

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <set>
 
 #include <unistd.h>
@@ -416,9 +417,16 @@ void check_value(const GgufValue& v, const std::string& key, size_t depth, uint6
 
 class OutputFile {
  public:
+  static constexpr size_t kWriteBlock = size_t(2) << 20;
   explicit OutputFile(std::filesystem::path path) : path_(std::move(path)) {
     file_ = std::fopen(path_.c_str(), "wb");
     if (!file_) fail(ErrorCode::io, "cannot create {}: {}", path_.string(), std::strerror(errno));
+    // A 2 MiB buffer makes every write(2) start at a multiple of 2 MiB and span whole multiples
+    // of it (glibc fills and flushes the buffer, then writes whole buffer sizes directly), so the
+    // page cache keeps the new file in 2 MiB folios and a later mapping of it gets huge pages.
+    // (glibc ignores the size unless given the buffer.)
+    buffer_ = std::make_unique<char[]>(kWriteBlock);
+    std::setvbuf(file_, buffer_.get(), _IOFBF, kWriteBlock);
   }
   ~OutputFile() {
     if (file_) std::fclose(file_);
@@ -461,6 +469,7 @@ class OutputFile {
 
  private:
   std::filesystem::path path_;
+  std::unique_ptr<char[]> buffer_;  // stdio's buffer: outlives fclose (members go after the body)
   std::FILE* file_ = nullptr;
   uint64_t written_ = 0;
   bool committed_ = false;
