@@ -191,9 +191,12 @@ TEST_CASE("a GGUF file in the R16 layout: memory-mapped it computes exactly what
     quantize_to_gguf(dir, plan, tmp / "r16.gguf", 2, {}, GgufTensorLayout::r16);
     GgufFile r16(tmp / "r16.gguf");
     CHECK(r16.metadata().get_string("zaya.tensor_layout") == "r16");
+    CHECK(r16.metadata().get_uint("general.alignment") == kGgufExportAlignment);
     size_t interleaved = 0;
     for (const auto& t : r16.tensors()) {
       CAPTURE(t.name);
+      // Whole cache lines for the kernels' aligned loads (the mapping starts on a page).
+      CHECK(reinterpret_cast<uintptr_t>(t.data) % kGgufExportAlignment == 0);
       // Exactly the block-quantized matrices, each the size of its ggml twin.
       CHECK(t.interleaved == is_quantized(t.dtype));
       CHECK(t.nbytes == GgufFile(tmp / "ggml.gguf").find(t.name)->nbytes);
@@ -397,7 +400,7 @@ TEST_CASE("GGUF files that are not zaya models, or whose metadata contradicts th
   std::vector<OwnedTensor> tensors;
   for (const auto& t : original.tensors())
     tensors.push_back({t.name, t.dtype, t.shape, std::vector<std::byte>(t.data, t.data + t.nbytes)});
-  write_gguf(dir / "edited.gguf", meta, tensors);
+  write_gguf(dir / "edited.gguf", meta, tensors, kGgufExportAlignment);  // as its general.alignment says
   CHECK(load_error(dir / "edited.gguf") == ErrorCode::bad_format);
 
   // Truncated: every prefix fails cleanly (the reader validates before touching tensor bytes).

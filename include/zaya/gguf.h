@@ -34,7 +34,8 @@
 // zaya's own GGUF files (written by `zaya quantize`; the keys are the lead's convention, this layer
 // is generic and does not interpret them):
 //   general.architecture = "zaya"        string
-//   general.alignment                    uint32, written only when not the default 32
+//   general.alignment                    uint32 64 (kGgufExportAlignment: tensors on whole cache
+//                                        lines); the reader takes any valid alignment
 //   zaya.*                               the model configuration (config.json fields)
 //   tokenizer.huggingface.json           string: the whole tokenizer.json, embedded verbatim
 //   tokenizer.chat_template              string: the Jinja chat template

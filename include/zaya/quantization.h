@@ -72,7 +72,9 @@ namespace zaya {
 // Q4_0 / Q8_0 / Q4_K matrices in zaya's R16 types (zaya/gguf.h), the layout the CPU kernels
 // stream fastest, so a memory-mapped load (instant) decodes as fast as a copied one; only zaya
 // reads such a file.
+// Every tensor of the file starts at a multiple of kGgufExportAlignment bytes (general.alignment).
 enum class GgufTensorLayout { ggml, r16 };
+inline constexpr size_t kGgufExportAlignment = 64;
 void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPlan& plan, const std::filesystem::path& out,
                       int threads = 0, const std::function<void(uint64_t, uint64_t)>& progress = {},
                       GgufTensorLayout layout = GgufTensorLayout::ggml);
