@@ -11,6 +11,8 @@
 // rows "*_r16"; BENCH_DTYPES=q2_0 adds the shortlist's Q2_0 in that layout);
 // bf16 uses the vdpbf16ps prefill kernel from its threshold on (BENCH_BF16_DP=0: the exact f32
 // path). The first line is one thread's plain sequential read speed, for reference.
+// BENCH_HUGE=1 advises huge pages for the weight copies (as the model arena has; a mapped GGUF
+// gets them when its page cache holds 2 MiB folios).
 // BENCH_ATTENTION=600 times the attention kernel instead (see bench_attention). Not a test:
 // numbers depend on the machine and its load.
 #include "cpu/cpu_backend.h"
@@ -28,7 +30,10 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <memory>
 #include <vector>
+
+#include <sys/mman.h>
 
 using namespace zaya;
 
@@ -169,11 +174,18 @@ int main(int argc, char** argv) {
       // Every copy starts 64 bytes into a page (BENCH_OFFSET changes it), as a checkpoint's tensors
       // do (the model arena aligns them to 64); a copy's vector has a page of slack for it.
       static const size_t offset = std::getenv("BENCH_OFFSET") ? std::strtoul(std::getenv("BENCH_OFFSET"), nullptr, 10) : 64;
-      auto aligned = [&](std::vector<uint8_t>& v) {
-        const auto a = reinterpret_cast<uintptr_t>(v.data());
-        return v.data() + ((4096 + offset - a % 4096) % 4096);
-      };
-      std::vector<std::vector<uint8_t>> mats(copies, std::vector<uint8_t>(bytes + 4096));
+      // BENCH_HUGE=1: the copies in 2 MiB-aligned memory advised for transparent huge pages, as
+      // the model arena (--load copy) and the bandwidth probe allocate.
+      static const bool huge = std::getenv("BENCH_HUGE") != nullptr;
+      const size_t copy_bytes = (bytes + 4096 + (size_t(2) << 20) - 1) / (size_t(2) << 20) * (size_t(2) << 20);
+      std::vector<std::unique_ptr<uint8_t, decltype(&std::free)>> mats;
+      for (size_t c = 0; c < copies; ++c) {
+        auto* p = static_cast<uint8_t*>(std::aligned_alloc(size_t(2) << 20, copy_bytes));
+        if (!p) return 1;
+        if (huge) ::madvise(p, copy_bytes, MADV_HUGEPAGE);
+        mats.emplace_back(p, &std::free);
+      }
+      auto aligned = [&](const std::unique_ptr<uint8_t, decltype(&std::free)>& v) { return v.get() + offset % 4096; };
       for (auto& m : mats) std::copy(one.begin(), one.end(), aligned(m));
       // The quantized formats also in their row-interleaved layout (CpuBackend::matmul_interleaved).
       for (bool interleaved : {false, true}) {
