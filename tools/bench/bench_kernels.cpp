@@ -11,10 +11,12 @@
 // rows "*_r16"; BENCH_DTYPES=q2_0 adds the shortlist's Q2_0 in that layout);
 // bf16 uses the vdpbf16ps prefill kernel from its threshold on (BENCH_BF16_DP=0: the exact f32
 // path). The first line is one thread's plain sequential read speed, for reference.
-// BENCH_HUGE=1 advises huge pages for the weight copies (as the model arena has; a mapped GGUF
+// BENCH_PROBE=1 also runs zaya bench's read-bandwidth probe per thread count, for ratios taken in
+// the same run. BENCH_HUGE=1 advises huge pages for the weight copies (as the model arena has; a mapped GGUF
 // gets them when its page cache holds 2 MiB folios).
 // BENCH_ATTENTION=600 times the attention kernel instead (see bench_attention). Not a test:
 // numbers depend on the machine and its load.
+#include "cpu/bandwidth.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/kernels.h"
 
@@ -140,6 +142,13 @@ int main(int argc, char** argv) {
       secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     std::printf("stream_sum (1 thread): %.2f GB/s\n", double(big.size() * sizeof(float)) * reps / secs / 1e9);
+  }
+  if (std::getenv("BENCH_PROBE")) {  // BENCH_PROBE=1: zaya bench's roofline probe, for the ratio
+    for (int threads : thread_counts) {
+      const auto r = cpu::measure_read_bandwidth(threads, size_t(512) << 20, 7);
+      std::printf("probe (%d threads): %.2f GB/s median, %.2f best, %d stream(s) each\n", threads, r.median_gbs,
+                  r.best_gbs, r.streams);
+    }
   }
   std::normal_distribution<float> g(0.0f, 0.02f);
   // BENCH_SHAPE=262144x2048 (rows x cols) runs that shape instead of the two default ones.
