@@ -45,7 +45,8 @@ def main():
     lines.append(f"Measured on: {cpu_name()}, {os.cpu_count()} cores, "
                  f"{bench[0]['threads'] if bench else '?'} threads; {bench[0]['prompt_tokens'] if bench else '?'}-token prefill, "
                  f"{bench[0]['gen_tokens'] if bench else '?'} decode steps; weights in the huge-page arena (`--load copy`) "
-                 "except in the rows marked mapped (`--load mmap`: the file's pages, 4 KiB).")
+                 "except in the rows marked mapped (`--load mmap`: the file's page-cache pages, mapped 2 MiB "
+                 "at a time where the kernel caches the file in 2 MiB folios).")
     lines.append("")
     lines.append("| format | KV cache | weights GB | batch | prefill tok/s (exact; bf16-dot) | decode tok/s (aggregate) | weights MB / token | "
                  "achieved GB/s | bandwidth GB/s (same run) | roofline fraction | peak RSS GB | load s |")
