@@ -484,6 +484,20 @@ TEST_CASE("zaya quantize, compare and bench on the default model") {
   const Run info = zaya_cli("info --model " + out + ".r16");
   REQUIRE_MESSAGE(info.status == 0, info.err);
   CHECK(info.out.find("Q8_0_R16") != std::string::npos);
+  // The note on ggml-layout files: only where it applies (mapped, on the CPU, ggml's blocks).
+  CHECK(info.out.find("--layout r16") == std::string::npos);
+  const Run info_ggml = zaya_cli("info --model " + out);
+  REQUIRE_MESSAGE(info_ggml.status == 0, info_ggml.err);
+  CHECK(info_ggml.out.find("note        memory-mapped in ggml's layout") != std::string::npos);
+  CHECK(info_ggml.out.find("--model " + out + " --type keep --layout r16") != std::string::npos);
+  for (const char* load : {" --load copy", " --quantize q8_0"}) {
+    const Run copied = zaya_cli("info --model " + out + load);
+    REQUIRE_MESSAGE(copied.status == 0, copied.err);
+    CHECK(copied.out.find("--layout r16") == std::string::npos);
+  }
+  const Run info_bf16 = zaya_cli("info --model " + dir);
+  REQUIRE_MESSAGE(info_bf16.status == 0, info_bf16.err);
+  CHECK(info_bf16.out.find("--layout r16") == std::string::npos);
   const Run g16 = zaya_cli("generate --model " + out + ".r16 --prompt \"Ben has 70 apples.\" --max-tokens 4 --greedy --json");
   REQUIRE_MESSAGE(g16.status == 0, g16.err);
   CHECK(g16.out.find("\"text\":") != std::string::npos);

@@ -167,6 +167,8 @@ int run_bench(zaya::cli::Args& args) {
     fmt::print("decode batch {:<4} {:8.2f} tok/s aggregate, {:7.1f} MB weights/token, {:6.2f} GB/s = {:5.1f}% of the read roofline\n",
                r.batch, r.tok_s, r.bytes_per_token / 1e6, r.achieved_gbs, 100 * r.roofline);
   fmt::print("peak RSS          {:.0f} MB\n", peak_rss_mb());
+  if (const std::string hint = zaya::cli::mapped_layout_hint(*model, dir); !hint.empty())
+    fmt::print("note              {}\n", hint);
   return 0;
 }
 

@@ -57,6 +57,8 @@ int run_info(zaya::cli::Args& args) {
     fmt::print("shortlist   LM head of {} candidates, approximate copy {}\n", model->options().head_shortlist,
                human_bytes(double(i.head_shortlist_bytes)));
   fmt::print("backend     {}  [{}]\n", i.backend, i.backend_log);
+  if (const std::string hint = zaya::cli::mapped_layout_hint(*model, dir); !hint.empty())
+    fmt::print("note        {}\n", hint);
   return 0;
 }
 
