@@ -5,6 +5,7 @@
 
 #include "cpu/cpu_backend.h"
 #include "cpu/kernels.h"
+#include "cpu/q4k_search.h"
 #include "cpu/rounding.h"
 
 #include <zaya/dtype.h>
@@ -682,4 +683,42 @@ TEST_CASE("the quantizers' inline rounding equals libm's nearbyint and round") {
     REQUIRE(round_even(v) == static_cast<int>(std::nearbyint(v)));
     REQUIRE(round_away(v) == static_cast<int>(std::round(v)));
   }
+}
+
+TEST_CASE("Q4_K quantizer: the 4-float (baseline) and 8-float (AVX2) searches write the same bytes") {
+  if (!cpu::cpu_has_avx2()) {
+    MESSAGE("no AVX2: only the 4-float search runs here");
+    return;
+  }
+  std::mt19937 rng(11);
+  std::normal_distribution<float> gauss(0.0f, 1.0f);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  const size_t n = 16 * kQKK;
+  std::vector<float> x(n);
+  std::vector<BlockQ4_K> a(n / kQKK), b(n / kQKK), row(n / kQKK);
+  for (int trial = 0; trial < 40; ++trial) {
+    CAPTURE(trial);
+    const float scale = std::ldexp(1.0f, static_cast<int>(rng() % 60) - 30);  // 2^-30 .. 2^29
+    for (size_t i = 0; i < n; ++i) {
+      switch (trial % 5) {
+        case 0: x[i] = gauss(rng) * scale; break;
+        case 1: x[i] = uniform(rng) * scale; break;             // no negative value: min 0
+        case 2: x[i] = -uniform(rng) * scale; break;            // no positive value
+        case 3: x[i] = i % 97 == 0 ? 1000.0f * scale : gauss(rng) * scale; break;  // outliers
+        default: x[i] = (i / 32) % 3 == 0 ? 0.0f : (i / 32) % 3 == 1 ? scale : gauss(rng) * scale; break;  // zero and constant sub-blocks
+      }
+    }
+    q4k::quantize_blocks<4>(x.data(), a.size(), a.data());
+    q4k::quantize_blocks_avx2(x.data(), b.size(), b.data());
+    quantize_row(DType::q4_k, x.data(), n, row.data());
+    REQUIRE(std::memcmp(a.data(), b.data(), a.size() * sizeof(BlockQ4_K)) == 0);
+    REQUIRE(std::memcmp(a.data(), row.data(), a.size() * sizeof(BlockQ4_K)) == 0);
+  }
+  // Non-finite weights: some codes from both, no undefined behaviour (UBSan's float-cast checks).
+  x.assign(n, 0.5f);
+  x[3] = NAN;
+  x[300] = INFINITY;
+  x[700] = -INFINITY;
+  CHECK_NOTHROW(q4k::quantize_blocks<4>(x.data(), a.size(), a.data()));
+  CHECK_NOTHROW(q4k::quantize_blocks_avx2(x.data(), b.size(), b.data()));
 }

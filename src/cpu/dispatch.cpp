@@ -41,6 +41,8 @@ bool cpu_has_avx512vnni() {
 #endif
 }
 
+bool cpu_has_avx2() { return xsimd::available_architectures().avx2; }
+
 namespace {
 const KernelTable& choose() {
   auto cpu = xsimd::available_architectures();

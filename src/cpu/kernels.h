@@ -91,5 +91,7 @@ const KernelTable& kernels_avx512();
 const KernelTable& kernels_avx512vnni();
 // Whether this CPU (and OS) can run kernels_avx512vnni().
 bool cpu_has_avx512vnni();
+// AVX2 with the OS saving its state (the Q4_K quantizer's 8-float path, quant_avx2.cpp).
+bool cpu_has_avx2();
 
 }  // namespace zaya::cpu

@@ -2,6 +2,8 @@
 #include <zaya/error.h>
 #include <zaya/quant.h>
 
+#include "kernels.h"
+#include "q4k_search.h"
 #include "rounding.h"
 
 #include <algorithm>
@@ -41,161 +43,6 @@ void quantize_q4_0(const float* x, size_t nb, BlockQ4_0* y) {
       const int hi = std::min(15, static_cast<int>(static_cast<int8_t>(x[k + kQK / 2] * id + 8.5f)));
       y[b].qs[k] = static_cast<uint8_t>(lo | (hi << 4));
     }
-  }
-}
-
-// The Q4_K scale search works on a sub-block of 32 as 8 vectors of 4 floats (GCC / Clang vector
-// extensions: SSE2 on the baseline x86-64 this file is built for, NEON elsewhere, plain IEEE
-// operations element by element). Its sums are 8 partial sums, lane k taking elements k, k + 8,
-// k + 16, k + 24 (vectors 2m and 2m + 1 go to two accumulators), added in a fixed tree at the
-// end: every result is the same whatever the vector unit. No FMA contraction (baseline ISA).
-typedef float F4 __attribute__((vector_size(16)));
-constexpr int kVecs = kQK / 4;
-
-inline F4 splat(float v) { return F4{v, v, v, v}; }
-inline F4 load4(const float* p) {
-  F4 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline float lane_total(F4 a, F4 b) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((b[0] + b[1]) + (b[2] + b[3])); }
-
-// The nearest level to v in [0, nmax], half to even. Clamping before rounding gives what
-// clamping the rounded value gives, for every v; a NaN becomes 0; and the clamped value is far
-// below 2^22, where adding and subtracting 1.5 * 2^23 rounds exactly (rounding.h).
-inline F4 nearest_level(F4 v, F4 nmax) {
-  const F4 zero = {};
-  v = 0.0f < v ? v : zero;  // NaN -> 0
-  v = v < nmax ? v : nmax;
-  const F4 b = splat(0x1.8p23f);
-  return (v + b) - b;
-}
-
-// Weighted fit of x[i] ~ scale * q[i] - min over one sub-block of 32, q in [0, nmax] (ggml's
-// make_qkx2_quants with rmin = -1, rdelta = 0.1, nstep = 20, squared error; its sums in lanes).
-// Returns scale; *out_min = min >= 0.
-float fit_scale_min(float nmax, const float* xp, const float* wp, uint8_t* q, float* out_min) {
-  F4 x[kVecs], w[kVecs];
-  for (int j = 0; j < kVecs; ++j) {
-    x[j] = load4(xp + 4 * j);
-    w[j] = load4(wp + 4 * j);
-  }
-  F4 lo4 = x[0], hi4 = x[0], sw[2] = {}, sx[2] = {};
-  for (int j = 0; j < kVecs; ++j) {
-    lo4 = x[j] < lo4 ? x[j] : lo4;
-    hi4 = x[j] > hi4 ? x[j] : hi4;
-    sw[j & 1] += w[j];
-    sx[j & 1] += w[j] * x[j];
-  }
-  float lo = std::min(std::min(lo4[0], lo4[1]), std::min(lo4[2], lo4[3]));
-  const float hi = std::max(std::max(hi4[0], hi4[1]), std::max(hi4[2], hi4[3]));
-  const float sum_w = lane_total(sw[0], sw[1]), sum_x = lane_total(sx[0], sx[1]);
-  if (lo > 0.0f) lo = 0.0f;  // the offset only ever shifts down: min >= 0
-  if (hi == lo) {
-    std::fill(q, q + kQK, uint8_t{0});
-    *out_min = -lo;
-    return 0.0f;
-  }
-  const F4 top = splat(nmax);
-  auto levels = [&](float iscale, F4 (&l)[kVecs]) {
-    for (int j = 0; j < kVecs; ++j) l[j] = nearest_level(splat(iscale) * (x[j] - splat(lo)), top);
-  };
-  auto weighted_error = [&](float scale, float offset, const F4 (&l)[kVecs]) {
-    F4 e[2] = {};
-    for (int j = 0; j < kVecs; ++j) {
-      const F4 diff = splat(scale) * l[j] + splat(offset) - x[j];
-      e[j & 1] += w[j] * (diff * diff);
-    }
-    return lane_total(e[0], e[1]);
-  };
-  F4 best_l[kVecs], cand[kVecs];
-  float iscale = nmax / (hi - lo);
-  float scale = 1.0f / iscale;
-  levels(iscale, best_l);
-  float best = weighted_error(scale, lo, best_l);
-  for (int step = 0; step <= 20; ++step) {
-    iscale = (-1.0f + 0.1f * static_cast<float>(step) + nmax) / (hi - lo);
-    levels(iscale, cand);
-    F4 sl[2] = {}, sl2[2] = {}, sxl[2] = {};
-    for (int j = 0; j < kVecs; ++j) {
-      const F4 wl = w[j] * cand[j];
-      sl[j & 1] += wl;
-      sl2[j & 1] += wl * cand[j];
-      sxl[j & 1] += wl * x[j];
-    }
-    const float sum_l = lane_total(sl[0], sl[1]), sum_l2 = lane_total(sl2[0], sl2[1]),
-                sum_xl = lane_total(sxl[0], sxl[1]);
-    const float det = sum_w * sum_l2 - sum_l * sum_l;
-    if (det > 0.0f) {
-      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
-      float this_lo = (sum_l2 * sum_x - sum_l * sum_xl) / det;
-      if (this_lo > 0.0f) {
-        this_lo = 0.0f;
-        this_scale = sum_xl / sum_l2;
-      }
-      const float err = weighted_error(this_scale, this_lo, cand);
-      if (err < best) {
-        std::copy(std::begin(cand), std::end(cand), best_l);
-        best = err;
-        scale = this_scale;
-        lo = this_lo;
-      }
-    }
-  }
-  for (int j = 0; j < kVecs; ++j)
-    for (int k = 0; k < 4; ++k) q[4 * j + k] = static_cast<uint8_t>(best_l[j][k]);
-  *out_min = -lo;
-  return scale;
-}
-
-void quantize_q4_k(const float* x, size_t nb, BlockQ4_K* y) {
-  for (size_t b = 0; b < nb; ++b, x += kQKK) {
-    uint8_t q[kQKK];
-    float scales[8], mins[8], w[kQK];
-    float max_scale = 0.0f, max_min = 0.0f;
-    for (int j = 0; j < 8; ++j) {
-      const float* xs = x + kQK * static_cast<size_t>(j);
-      float sum_x2 = 0.0f;
-      for (size_t l = 0; l < kQK; ++l) sum_x2 += xs[l] * xs[l];
-      const float rms = std::sqrt(sum_x2 / 32.0f);
-      for (size_t l = 0; l < kQK; ++l) w[l] = rms + std::fabs(xs[l]);
-      scales[j] = fit_scale_min(15.0f, xs, w, q + kQK * static_cast<size_t>(j), &mins[j]);
-      max_scale = std::max(max_scale, scales[j]);
-      max_min = std::max(max_min, mins[j]);
-    }
-    const float inv_scale = max_scale > 0.0f ? 63.0f / max_scale : 0.0f;
-    const float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
-    std::memset(y[b].scales, 0, sizeof(y[b].scales));
-    for (int j = 0; j < 8; ++j) {
-      const auto ls = static_cast<uint8_t>(std::min(63, round_even(inv_scale * scales[j])));
-      const auto lm = static_cast<uint8_t>(std::min(63, round_even(inv_min * mins[j])));
-      if (j < 4) {
-        y[b].scales[j] = ls;
-        y[b].scales[j + 4] = lm;
-      } else {  // low 4 bits in byte j+4, high 2 bits in the top of bytes j-4 (scale) and j (min)
-        y[b].scales[j + 4] = static_cast<uint8_t>((ls & 15) | ((lm & 15) << 4));
-        y[b].scales[j - 4] = static_cast<uint8_t>(y[b].scales[j - 4] | ((ls >> 4) << 6));
-        y[b].scales[j] = static_cast<uint8_t>(y[b].scales[j] | ((lm >> 4) << 6));
-      }
-    }
-    y[b].d = f32_to_f16(max_scale / 63.0f);
-    y[b].dmin = f32_to_f16(max_min / 63.0f);
-    const float d = f16_to_f32(y[b].d), dmin = f16_to_f32(y[b].dmin);
-    for (int j = 0; j < 8; ++j) {  // re-round q against the 6-bit scale and min actually stored
-      uint8_t sc, m;
-      q4k_scale_min(j, y[b].scales, sc, m);
-      const float ds = d * static_cast<float>(sc);
-      if (ds == 0.0f) continue;
-      const float dm = dmin * static_cast<float>(m);
-      for (size_t v = 0; v < kQK; v += 4) {
-        const size_t i = kQK * static_cast<size_t>(j) + v;
-        const F4 l = nearest_level((load4(x + i) + splat(dm)) / splat(ds), splat(15.0f));
-        for (int k = 0; k < 4; ++k) q[i + static_cast<size_t>(k)] = static_cast<uint8_t>(l[k]);
-      }
-    }
-    for (size_t c = 0; c < 4; ++c)
-      for (size_t l = 0; l < 32; ++l)
-        y[b].qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
   }
 }
 
@@ -251,7 +98,16 @@ void quantize_row(DType t, const float* x, size_t n, void* out) {
   switch (t) {
     case DType::q8_0: quantize_q8_0(x, nb, static_cast<BlockQ8_0*>(out)); break;
     case DType::q4_0: quantize_q4_0(x, nb, static_cast<BlockQ4_0*>(out)); break;
-    case DType::q4_k: quantize_q4_k(x, nb, static_cast<BlockQ4_K*>(out)); break;
+    case DType::q4_k: {
+      // Eight-float vectors where the CPU has AVX2: the same bytes (q4k_search.h), ~2x sooner.
+      static const bool avx2 = cpu::cpu_has_avx2();
+      if (avx2) {
+        q4k::quantize_blocks_avx2(x, nb, static_cast<BlockQ4_K*>(out));
+      } else {
+        q4k::quantize_blocks<4>(x, nb, static_cast<BlockQ4_K*>(out));
+      }
+      break;
+    }
     case DType::q2_0: quantize_q2_0(x, nb, static_cast<BlockQ2_0*>(out)); break;
     default: break;
   }
