@@ -29,10 +29,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
-#include <memory>
 #include <vector>
 
 #include <sys/mman.h>
@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
       }
       const size_t copies = hot ? 1 : std::max<size_t>(1, (size_t(128) << 20) / bytes + 1);
       // Every copy starts 64 bytes into a page (BENCH_OFFSET changes it), as a checkpoint's tensors
-      // do (the model arena aligns them to 64); a copy's vector has a page of slack for it.
+      // do (the model arena aligns them to 64); each copy's 2 MiB-aligned buffer has a page of slack.
       static const size_t offset = std::getenv("BENCH_OFFSET") ? std::strtoul(std::getenv("BENCH_OFFSET"), nullptr, 10) : 64;
       // BENCH_HUGE=1: the copies in 2 MiB-aligned memory advised for transparent huge pages, as
       // the model arena (--load copy) and the bandwidth probe allocate.
