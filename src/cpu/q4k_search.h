@@ -186,8 +186,8 @@ void quantize_blocks(const float* x, size_t nb, BlockQ4_K* y) {
     const float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
     std::memset(y[b].scales, 0, sizeof(y[b].scales));
     for (int j = 0; j < 8; ++j) {
-      const auto ls = static_cast<uint8_t>(std::min(63, round_even(inv_scale * scales[j])));
-      const auto lm = static_cast<uint8_t>(std::min(63, round_even(inv_min * mins[j])));
+      const auto ls = static_cast<uint8_t>(round_even(clamp_finite(inv_scale * scales[j], 0.0f, 63.0f, 0.0f)));
+      const auto lm = static_cast<uint8_t>(round_even(clamp_finite(inv_min * mins[j], 0.0f, 63.0f, 0.0f)));
       if (j < 4) {
         y[b].scales[j] = ls;
         y[b].scales[j + 4] = lm;

@@ -21,7 +21,8 @@ void quantize_q8_0(const float* x, size_t nb, BlockQ8_0* y) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = f32_to_f16(d);
-    for (size_t k = 0; k < kQK; ++k) y[b].qs[k] = static_cast<int8_t>(round_away(x[k] * id));
+    for (size_t k = 0; k < kQK; ++k)
+      y[b].qs[k] = static_cast<int8_t>(round_away(clamp_finite(x[k] * id, -127.0f, 127.0f, 0.0f)));
   }
 }
 
@@ -39,8 +40,9 @@ void quantize_q4_0(const float* x, size_t nb, BlockQ4_0* y) {
     y[b].d = f32_to_f16(d);
     for (size_t k = 0; k < kQK / 2; ++k) {
       // Truncation toward zero of a value >= ~0.5, so floor(x/d + 8.5) = round-half-up(x/d + 8).
-      const int lo = std::min(15, static_cast<int>(static_cast<int8_t>(x[k] * id + 8.5f)));
-      const int hi = std::min(15, static_cast<int>(static_cast<int8_t>(x[k + kQK / 2] * id + 8.5f)));
+      // (A NaN gives code 8, the zero weight.)
+      const int lo = std::min(15, static_cast<int>(clamp_finite(x[k] * id + 8.5f, 0.0f, 16.0f, 8.0f)));
+      const int hi = std::min(15, static_cast<int>(clamp_finite(x[k + kQK / 2] * id + 8.5f, 0.0f, 16.0f, 8.0f)));
       y[b].qs[k] = static_cast<uint8_t>(lo | (hi << 4));
     }
   }

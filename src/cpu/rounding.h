@@ -1,6 +1,7 @@
 // src/cpu/rounding.h - float -> int rounding for the scalar quantizers, without libm calls.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 
 namespace zaya {
@@ -28,6 +29,14 @@ inline int round_away(float v) noexcept {
   if (diff == 0.5f && v > 0.0f) ++r;        // v = k + 1/2 > 0 rounded down to an even k
   else if (diff == -0.5f && v < 0.0f) --r;  // v = -(k + 1/2) rounded up to an even -k
   return r;
+}
+
+// v clamped to [lo, hi], and if_nan for a NaN. A quantizer clamps a value this way before it
+// becomes an integer: a non-finite weight (a corrupt checkpoint; the big matrices are not scanned
+// for them at load) then gives some code instead of a float-to-int conversion of a NaN or an
+// infinity, which is undefined. For finite weights the values already lie in [lo, hi]: no change.
+inline float clamp_finite(float v, float lo, float hi, float if_nan) noexcept {
+  return v == v ? std::min(std::max(v, lo), hi) : if_nan;
 }
 
 }  // namespace zaya
