@@ -1,11 +1,12 @@
 // src/cpu/q4k_search.h - the Q4_K quantizer (ggml's make_qkx2_quants scale search), written once
 // for vectors of W floats: quant.cpp instantiates W = 4 for the baseline x86-64 (SSE2), and
 // quant_avx2.cpp W = 8 (AVX2, chosen at run time). Both give the same bytes for every finite
-// input (tests/test_model_quant.cpp compares them; a NaN or an infinity gives some codes in
-// either, the minimum and maximum then depending on the lanes' grouping): every sum over a sub-block of 32 runs in the same
-// 8 partial sums, lane k taking elements k, k + 8, k + 16, k + 24 in that order, and the lanes are
-// added in one fixed tree; every other step is the same IEEE operation element by element. Both
-// files are built without FMA contraction (-ffp-contract=off), so no a * b + c rounds once.
+// input (tests/test_model_quant.cpp compares them): every sum over a sub-block of 32 runs in the
+// same 8 partial sums, lane k taking elements k, k + 8, k + 16, k + 24 in that order, and the
+// lanes are added in one fixed tree; every other step is the same IEEE operation element by
+// element. Both files are built without FMA contraction (-ffp-contract=off), so no a * b + c
+// rounds once. (A NaN or an infinity gives some codes in either; the minimum and maximum then
+// depend on the lanes' grouping.)
 #pragma once
 
 #include <zaya/quant.h>
