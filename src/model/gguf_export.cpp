@@ -98,16 +98,17 @@ void quantize_to_gguf(const std::filesystem::path& hf_dir, const QuantizationPla
   // Loading the weights checks every tensor (presence, dtype, shape) before anything is written.
   (void)model::load_weights(store, config);
 
+  const GgufKV layout_entry{"zaya.tensor_layout", GgufValue(std::string(tensor_layout == GgufTensorLayout::r16 ? "r16" : "ggml"))};
   if (from_gguf) {
     if (!plan.empty()) meta.push_back({"zaya.quantization", GgufValue(plan.to_string())});
-    meta.push_back({"zaya.tensor_layout", GgufValue(std::string(tensor_layout == GgufTensorLayout::r16 ? "r16" : "ggml"))});
+    meta.push_back(layout_entry);
   } else {
     meta.push_back({"general.architecture", GgufValue("zaya")});
     meta.push_back({"general.name", GgufValue(std::filesystem::absolute(hf_dir).lexically_normal().filename().string())});
     meta.push_back({"zaya.config_json", GgufValue(config_text)});
     meta.push_back({"zaya.layout", GgufValue(layout_name(layout))});
     meta.push_back({"zaya.quantization", GgufValue(plan.empty() ? std::string("none") : plan.to_string())});
-    meta.push_back({"zaya.tensor_layout", GgufValue(std::string(tensor_layout == GgufTensorLayout::r16 ? "r16" : "ggml"))});
+    meta.push_back(layout_entry);
     meta.push_back({"zaya.hidden_size", GgufValue(static_cast<uint32_t>(config.hidden))});
     meta.push_back({"zaya.block_count", GgufValue(static_cast<uint32_t>(config.blocks))});
     meta.push_back({"zaya.attention.head_count", GgufValue(static_cast<uint32_t>(config.q_heads))});
