@@ -19,6 +19,20 @@
 
 namespace zaya::model {
 
+namespace {
+// One head's D channels of the depthwise conv for one row: y_{t-1} and y_t from the raw columns
+// t-2, t-1, t (restrict: a loop the compiler vectorises; through the caller's aliasable pointers
+// it stayed scalar and reloaded its state every channel, ~15 cycles a channel).
+void depthwise_conv(const float* __restrict tap0, const float* __restrict tap1, const float* __restrict bias,
+                    const float* __restrict older, const float* __restrict old, const float* __restrict now, size_t D,
+                    float* __restrict y_prev, float* __restrict y_cur) {
+  for (size_t i = 0; i < D; ++i) {
+    y_prev[i] = tap0[i] * older[i] + tap1[i] * old[i] + bias[i];
+    y_cur[i] = tap0[i] * old[i] + tap1[i] * now[i] + bias[i];
+  }
+}
+}  // namespace
+
 void cca_attention(const Backend& backend, Workspace& ws, const ModelConfig& c, const AttentionWeights& w, size_t layer,
                    BatchPlan& plan, const float* h, float* out, CcaScratch& s, int64_t truncate_window) {
   const size_t n = plan.rows.size();
@@ -39,47 +53,48 @@ void cca_attention(const Backend& backend, Workspace& ws, const ModelConfig& c, 
   // 2. Depthwise conv, walking each sequence's rows in order so every row sees the raw
   //    projections of its two predecessors (from this batch or from the carried state).
   s.conv_in.resize(n * heads * 2 * D);
-  std::vector<float> v_row(KD);  // [v_current | delayed value], as the cache stores it
-  for (auto& seq : plan.sequences) {
-    LayerState& st = seq.state->layers[layer];
-    const float* x_older = st.conv.data();       // X_{t-2}
-    const float* x_old = st.conv.data() + C;     // X_{t-1}
-    const float* vdel_prev = st.vdel.data();     // W_vdel h_{t-1}
-    for (size_t row : seq.rows) {
-      const float* x_t = s.raw.data() + row * C;
-      float* yy = s.conv_in.data() + row * heads * 2 * D;
-      for (size_t ch = 0; ch < C; ++ch) {
-        const float y_prev = w.depthwise_tap0[ch] * x_older[ch] + w.depthwise_tap1[ch] * x_old[ch] + w.depthwise_bias[ch];
-        const float y_cur = w.depthwise_tap0[ch] * x_old[ch] + w.depthwise_tap1[ch] * x_t[ch] + w.depthwise_bias[ch];
-        const size_t g = ch / D, i = ch % D;
-        yy[g * 2 * D + i] = y_prev;
-        yy[g * 2 * D + D + i] = y_cur;
-      }
-      // Values: KV heads 0..NK/2-1 from the current token, the rest from the previous one.
-      const size_t pos = static_cast<size_t>(plan.rows[row].position);
-      std::memcpy(v_row.data(), s.v_current.data() + row * VH, VH * sizeof(float));
-      std::memcpy(v_row.data() + VH, vdel_prev, VH * sizeof(float));
-      st.kv.store_value(pos, v_row.data());
-      vdel_prev = s.v_delayed.data() + row * VH;
-      x_older = x_old;
-      x_old = x_t;
-    }
-    // Carry the state: the last two raw columns (not the conv outputs) and the delayed value.
-    std::vector<float> next_conv(2 * C);
-    std::memcpy(next_conv.data(), x_older, C * sizeof(float));
-    std::memcpy(next_conv.data() + C, x_old, C * sizeof(float));
-    st.conv.swap(next_conv);
-    std::vector<float> next_vdel(vdel_prev, vdel_prev + VH);
-    st.vdel.swap(next_vdel);
-    // Remember raw projections of recent positions so truncate() can rebuild the conv state.
-    if (truncate_window > 0) {
-      const size_t window = static_cast<size_t>(truncate_window);
+  // Sequences in parallel: each has its own rows, state and cache (a batch of 16 sequences spent
+  // 2.5 ms a decode step here on one thread, waiting on its cold conv states).
+  ws.pool.parallel_for(plan.sequences.size(), [&](size_t q0, size_t q1) {
+    std::vector<float> v_row(KD);  // [v_current | delayed value], as the cache stores it
+    for (size_t q = q0; q < q1; ++q) {
+      const BatchSequence& seq = plan.sequences[q];
+      LayerState& st = seq.state->layers[layer];
+      const float* x_older = st.conv.data();    // X_{t-2}
+      const float* x_old = st.conv.data() + C;  // X_{t-1}
+      const float* vdel_prev = st.vdel.data();  // W_vdel h_{t-1}
       for (size_t row : seq.rows) {
-        const int64_t pos = plan.rows[row].position;
-        std::memcpy(st.history.data() + static_cast<size_t>(pos) % window * C, s.raw.data() + row * C, C * sizeof(float));
+        const float* x_t = s.raw.data() + row * C;
+        float* yy = s.conv_in.data() + row * heads * 2 * D;
+        for (size_t g = 0; g < heads; ++g) {
+          const size_t at = g * D;
+          depthwise_conv(w.depthwise_tap0.data() + at, w.depthwise_tap1.data() + at, w.depthwise_bias.data() + at,
+                         x_older + at, x_old + at, x_t + at, D, yy + 2 * at, yy + 2 * at + D);
+        }
+        // Values: KV heads 0..NK/2-1 from the current token, the rest from the previous one.
+        const size_t pos = static_cast<size_t>(plan.rows[row].position);
+        std::memcpy(v_row.data(), s.v_current.data() + row * VH, VH * sizeof(float));
+        std::memcpy(v_row.data() + VH, vdel_prev, VH * sizeof(float));
+        st.kv.store_value(pos, v_row.data());
+        vdel_prev = s.v_delayed.data() + row * VH;
+        x_older = x_old;
+        x_old = x_t;
+      }
+      // Carry the state in place: the last two raw columns (not the conv outputs) and the delayed
+      // value. With fewer than two rows the sources lie in the state itself (memmove).
+      std::memmove(st.conv.data(), x_older, C * sizeof(float));
+      std::memmove(st.conv.data() + C, x_old, C * sizeof(float));
+      std::memmove(st.vdel.data(), vdel_prev, VH * sizeof(float));
+      // Remember raw projections of recent positions so truncate() can rebuild the conv state.
+      if (truncate_window > 0) {
+        const size_t window = static_cast<size_t>(truncate_window);
+        for (size_t row : seq.rows) {
+          const int64_t pos = plan.rows[row].position;
+          std::memcpy(st.history.data() + static_cast<size_t>(pos) % window * C, s.raw.data() + row * C, C * sizeof(float));
+        }
       }
     }
-  }
+  });
 
   // 3. Grouped conv: per head a [D, 2D] matrix applied to [y_{t-1} | y_t].
   s.conv_out.resize(n * C);
@@ -94,13 +109,29 @@ void cca_attention(const Backend& backend, Workspace& ws, const ModelConfig& c, 
   const size_t rd = static_cast<size_t>(c.rotary_dim()), half = rd / 2;
   if (s.inv_freq.size() != half) {
     s.inv_freq.resize(half);
+    s.rope_positions.clear();  // the angles cached below belong to the old frequencies
     for (size_t i = 0; i < half; ++i)
       s.inv_freq[i] = static_cast<float>(std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(rd)));
+  }
+  bool same_positions = s.rope_positions.size() == n && s.rope_cos.size() == n * half;
+  for (size_t row = 0; row < n && same_positions; ++row) same_positions = s.rope_positions[row] == plan.rows[row].position;
+  if (!same_positions) {  // the first block of this forward pass (angles in double)
+    s.rope_positions.resize(n);
+    s.rope_cos.resize(n * half);
+    s.rope_sin.resize(n * half);
+    for (size_t row = 0; row < n; ++row) {
+      s.rope_positions[row] = plan.rows[row].position;
+      for (size_t i = 0; i < half; ++i) {
+        const double angle = static_cast<double>(plan.rows[row].position) * static_cast<double>(s.inv_freq[i]);
+        s.rope_cos[row * half + i] = static_cast<float>(std::cos(angle));
+        s.rope_sin[row * half + i] = static_cast<float>(std::sin(angle));
+      }
+    }
   }
   s.queries.resize(n * QD);
   const float sqrt_d = std::sqrt(static_cast<float>(D));
   ws.pool.parallel_for(n, [&](size_t r0, size_t r1) {
-    std::vector<float> cos_t(half), sin_t(half), kbuf(KD);
+    std::vector<float> kbuf(KD);
     for (size_t row = r0; row < r1; ++row) {
       const BatchRow& br = plan.rows[row];
       const float* q_raw = s.raw.data() + row * C;
@@ -118,11 +149,8 @@ void cca_attention(const Backend& backend, Workspace& ws, const ModelConfig& c, 
         }
       for (size_t hq = 0; hq < NQ; ++hq) l2_normalize(q + hq * D, D, sqrt_d);
       for (size_t j = 0; j < NK; ++j) l2_normalize(kbuf.data() + j * D, D, sqrt_d * w.key_temperature[j]);
-      for (size_t i = 0; i < half; ++i) {
-        const double angle = static_cast<double>(br.position) * static_cast<double>(s.inv_freq[i]);
-        cos_t[i] = static_cast<float>(std::cos(angle));
-        sin_t[i] = static_cast<float>(std::sin(angle));
-      }
+      const float* cos_t = s.rope_cos.data() + row * half;
+      const float* sin_t = s.rope_sin.data() + row * half;
       auto rope = [&](float* v) {  // NeoX rotate-half within the first rd dims: pairs (i, i + rd/2)
         for (size_t i = 0; i < half; ++i) {
           const float a = v[i], b = v[i + half];

@@ -17,6 +17,10 @@ struct CcaScratch {
   FloatBuffer queries;    // [n, QD]
   FloatBuffer attended;   // [n, QD]
   std::vector<float> inv_freq;  // [rotary_dim / 2]
+  // cos / sin of every row's RoPE angles [n, rotary_dim / 2], for the positions in rope_positions:
+  // computed by the first block of a forward pass, reused by the other blocks.
+  std::vector<float> rope_cos, rope_sin;
+  std::vector<int64_t> rope_positions;
 };
 
 // Computes the attention output [n, H] for normalised inputs h [n, H], appending every row's
