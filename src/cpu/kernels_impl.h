@@ -376,6 +376,44 @@ struct Kernels {
     return s;
   }
 
+  // out[j] = lane sum of rows[j] for the L vectors, through one transposing tree (haddp) instead
+  // of a reduction per vector. xsimd 8.1's AVX-512 haddp puts sums 2-5 and 10-13 in each
+  // other's places (checked against hadd), so 16-lane vectors are folded to 8 lanes first and
+  // go through the AVX2 one, twice.
+  static void lane_sums(const F (&rows)[L], float* out) {
+    if constexpr (L == 16) {
+      using Half = xsimd::batch<float, std::conditional_t<L == 16, xsimd::avx2, Arch>>;  // dependent: other ISAs never see it
+      for (int h = 0; h < 2; ++h) {
+        Half folded[8];
+        for (int j = 0; j < 8; ++j) {
+          const __m512 v = rows[8 * h + j];
+          folded[j] = Half(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+        }
+        xsimd::haddp(folded).store_unaligned(out + 8 * h);
+      }
+    } else {
+      xsimd::haddp(rows).store_unaligned(out);
+    }
+  }
+
+  // y[b * ldy + a] = tail(a, b, lane sum of acc[a][b]) for a register tile's accumulators, L at a
+  // time through lane_sums. With short rows the separate reductions cost more than the loop
+  // (bench_kernels, a 128 x 256 bf16 matrix at n = 16, one thread: see the commit). Every sum is
+  // added in the same order whatever its place in the tile (the unused places are zero vectors),
+  // so a row's result does not depend on the tile shape.
+  template <int RW, int RX, typename Tail>
+  static void store_sums(const F (&acc)[RW][RX], float* y, size_t ldy, Tail&& tail) {
+    constexpr int N = RW * RX, NL = static_cast<int>(L);
+    float sums[(N + NL - 1) / NL * NL];
+    for (int base = 0; base < N; base += NL) {
+      F rows[L];
+      for (int j = 0; j < NL; ++j) rows[j] = base + j < N ? acc[(base + j) / RX][(base + j) % RX] : F(0.0f);
+      lane_sums(rows, sums + base);
+    }
+    for (int a = 0; a < RW; ++a)
+      for (int b = 0; b < RX; ++b) y[static_cast<size_t>(b) * ldy + static_cast<size_t>(a)] = tail(a, b, sums[a * RX + b]);
+  }
+
   // Register tile: RW weight rows x RX activation rows, RW * RX accumulators.
   template <int RW, int RX>
   static void tile_f32(const float* w, size_t cols, const float* x, size_t ldx, float* y, size_t ldy) {
@@ -391,15 +429,12 @@ struct Kernels {
         for (int b = 0; b < RX; ++b) acc[a][b] = xsimd::fma(wv, xv[b], acc[a][b]);
       }
     }
-    for (int a = 0; a < RW; ++a) {
-      for (int b = 0; b < RX; ++b) {
-        float s = xsimd::hadd(acc[a][b]);
-        const float* wr = w + static_cast<size_t>(a) * cols;
-        const float* xr = x + static_cast<size_t>(b) * ldx;
-        for (size_t k = vec_end; k < cols; ++k) s += wr[k] * xr[k];
-        y[static_cast<size_t>(b) * ldy + static_cast<size_t>(a)] = s;
-      }
-    }
+    store_sums(acc, y, ldy, [&](int a, int b, float s) {
+      const float* wr = w + static_cast<size_t>(a) * cols;
+      const float* xr = x + static_cast<size_t>(b) * ldx;
+      for (size_t k = vec_end; k < cols; ++k) s += wr[k] * xr[k];
+      return s;
+    });
   }
 
   template <int RW, int RX>
@@ -427,20 +462,17 @@ struct Kernels {
         }
       }
     }
-    for (int a = 0; a < RW; ++a) {
-      for (int b = 0; b < RX; ++b) {
-        float s = xsimd::hadd(acc[a][b]);
-        const uint16_t* wr = w + static_cast<size_t>(a) * cols;
-        const float* xr = xp + static_cast<size_t>(b) * ldx;
-        for (size_t k = vec_end; k < cols; ++k) {
-          uint32_t bits = static_cast<uint32_t>(wr[k]) << 16;
-          float wf;
-          std::memcpy(&wf, &bits, 4);
-          s += wf * xr[k];
-        }
-        y[static_cast<size_t>(b) * ldy + static_cast<size_t>(a)] = s;
+    store_sums(acc, y, ldy, [&](int a, int b, float s) {
+      const uint16_t* wr = w + static_cast<size_t>(a) * cols;
+      const float* xr = xp + static_cast<size_t>(b) * ldx;
+      for (size_t k = vec_end; k < cols; ++k) {
+        uint32_t bits = static_cast<uint32_t>(wr[k]) << 16;
+        float wf;
+        std::memcpy(&wf, &bits, 4);
+        s += wf * xr[k];
       }
-    }
+      return s;
+    });
   }
 
   // Walks output rows in groups of 4 (8 for a single activation row) and activation rows in
