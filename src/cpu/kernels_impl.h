@@ -382,7 +382,8 @@ struct Kernels {
   // go through the AVX2 one, twice.
   static void lane_sums(const F (&rows)[L], float* out) {
     if constexpr (L == 16) {
-      using Half = xsimd::batch<float, std::conditional_t<L == 16, xsimd::avx2, Arch>>;  // dependent: other ISAs never see it
+      // Dependent on Arch, so that the SSE2 and AVX2 instantiations never name an AVX2 batch.
+      using Half = xsimd::batch<float, std::conditional_t<L == 16, xsimd::avx2, Arch>>;
       for (int h = 0; h < 2; ++h) {
         Half folded[8];
         for (int j = 0; j < 8; ++j) {
