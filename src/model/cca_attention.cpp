@@ -21,8 +21,8 @@ namespace zaya::model {
 
 namespace {
 // One head's D channels of the depthwise conv for one row: y_{t-1} and y_t from the raw columns
-// t-2, t-1, t (restrict: a loop the compiler vectorises; through the caller's aliasable pointers
-// it stayed scalar and reloaded its state every channel, ~15 cycles a channel).
+// t-2, t-1, t (restrict: a loop the compiler vectorises; written over all channels with / and %
+// by D through the caller's pointers, it stayed scalar).
 void depthwise_conv(const float* __restrict tap0, const float* __restrict tap1, const float* __restrict bias,
                     const float* __restrict older, const float* __restrict old, const float* __restrict now, size_t D,
                     float* __restrict y_prev, float* __restrict y_cur) {
